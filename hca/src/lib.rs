@@ -1,0 +1,24 @@
+//! `fabboot-hca`: register-level access to a Mellanox/NVIDIA ConnectX-4-or-later HCA
+//! (the mlx5 programming interface), for a boot driver.
+//!
+//! The crate knows nothing of Windows. It reaches the device through [`Mmio`], which the
+//! miniport binds to the BAR its port driver mapped and the simulator binds to its model
+//! of the device. All mlx5 registers are big-endian; [`Mmio`] hands out host-order values.
+#![no_std]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod init_seg;
+
+/// 32-bit access to the device's registers at byte offsets from the start of BAR0.
+///
+/// Implementations convert between the device's big-endian registers and host order:
+/// `read32` returns the register's value, not its bytes in memory order. An offset
+/// outside the mapped BAR, or not 4-byte aligned, reads as all ones (what a PCI read
+/// that nobody claims returns) and is ignored on write; it never faults.
+pub trait Mmio {
+    /// Reads the 32-bit register at `offset`.
+    fn read32(&self, offset: usize) -> u32;
+    /// Writes the 32-bit register at `offset`.
+    fn write32(&self, offset: usize, value: u32);
+}

@@ -1,0 +1,97 @@
+//! `cargo xtask`: the project's own commands.
+//!
+//! * `build`: the four driver images, into `target/sys/<arch>/`.
+//! * `check-images`: checks the built images with an independent PE parser and x86
+//!   decoder, then proves each check live by breaking a copy of each image.
+//! * `ci`: everything CI runs (formatting, clippy for the host and both Windows
+//!   targets, all tests, `build`, `check-images`).
+
+mod images;
+mod pe;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <build | check-images | ci | help>
+
+  build         build fabboot.sys and ntbootdd.sys for x86_64 and i686 into target/sys/
+  check-images  check the built images (PE layout, imports, checksum, instructions)
+  ci            run what CI runs: fmt, clippy (host + Windows targets), tests, build, checks";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => images::build_all().map(|built| images::report(&built)),
+        Some("check-images") => pe::check_all(),
+        Some("ci") => ci(),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n{USAGE}")),
+        None => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `cargo` with `args` in the workspace, failing with the command line.
+pub fn cargo(args: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("+ cargo {}", args.join(" "));
+    let status = images::cargo_command(&cargo)
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+/// Everything CI runs, in order, stopping at the first failure.
+fn ci() -> Result<(), String> {
+    let started = std::time::Instant::now();
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    for target in images::TARGETS {
+        for flavour in images::FLAVOURS {
+            cargo(&[
+                "clippy",
+                "--package",
+                "fabboot",
+                "--lib",
+                "--target",
+                target.triple,
+                "--features",
+                flavour.feature,
+                "--",
+                "-D",
+                "warnings",
+            ])?;
+        }
+    }
+    cargo(&["test", "--workspace"])?;
+    let built = images::build_all()?;
+    images::report(&built);
+    pe::check_all()?;
+    let secs = started.elapsed().as_secs();
+    println!(
+        "xtask ci: all steps passed in {}m{:02}s",
+        secs / 60,
+        secs % 60
+    );
+    Ok(())
+}

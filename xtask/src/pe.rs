@@ -1,0 +1,529 @@
+//! What each driver image must be, checked with a PE parser (`object`) and an x86
+//! decoder (`iced-x86`) that this project did not write:
+//!
+//! * machine type for its architecture; subsystem NATIVE;
+//! * entry point at `DriverEntry`;
+//! * a valid PE checksum (the kernel checks it for boot drivers);
+//! * imports only from its port driver;
+//! * base relocations present and not stripped (drivers load at any address);
+//! * no section both writable and executable; no TLS directory;
+//! * for i686, no x87/MMX/SSE/AVX instruction in any executable section (NTLDR runs
+//!   before the OS enables SSE; 32-bit kernel code may not touch FPU state unsaved).
+//!
+//! After the real images pass, each check is shown to be live: a copy of each image is
+//! broken in the one way the check looks for, and the check must reject it.
+
+use std::fmt::Write as _;
+
+use iced_x86::{Decoder, DecoderOptions};
+use object::LittleEndian as LE;
+use object::pe;
+use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile};
+
+use crate::images::{self, Image};
+
+/// Offset of `CheckSum` in the optional header (same for PE32 and PE32+).
+const CHECKSUM_FIELD: usize = 64;
+
+/// Facts about an image gathered while checking it, for the report.
+#[derive(Debug, Default)]
+pub struct Facts {
+    pub size: usize,
+    pub machine: u16,
+    pub sections: usize,
+    pub relocations: usize,
+    pub imports: Vec<String>,
+    pub instructions: usize,
+}
+
+/// Checks `data` as the image of `flavour` for `arch` (`"i686"` or `"x86_64"`);
+/// every violation is reported, not just the first.
+pub fn check(data: &[u8], arch: &str, port_driver: &str) -> Result<Facts, Vec<String>> {
+    match arch {
+        "i686" => {
+            check_as::<pe::ImageNtHeaders32>(data, pe::IMAGE_FILE_MACHINE_I386, 32, port_driver)
+        }
+        "x86_64" => {
+            check_as::<pe::ImageNtHeaders64>(data, pe::IMAGE_FILE_MACHINE_AMD64, 64, port_driver)
+        }
+        other => Err(vec![format!("unknown architecture {other}")]),
+    }
+}
+
+fn check_as<Pe: ImageNtHeaders>(
+    data: &[u8],
+    machine: u16,
+    bitness: u32,
+    port_driver: &str,
+) -> Result<Facts, Vec<String>> {
+    let file = PeFile::<Pe>::parse(data).map_err(|e| vec![format!("not a PE image: {e}")])?;
+    let mut errors = Vec::new();
+    let mut facts = Facts {
+        size: data.len(),
+        ..Facts::default()
+    };
+    let header = file.nt_headers().file_header();
+    let optional = file.nt_headers().optional_header();
+
+    facts.machine = header.machine.get(LE);
+    if facts.machine != machine {
+        errors.push(format!(
+            "machine {:#06x}, expected {machine:#06x}",
+            facts.machine
+        ));
+    }
+    if optional.subsystem() != pe::IMAGE_SUBSYSTEM_NATIVE {
+        errors.push(format!(
+            "subsystem {}, expected NATIVE (1)",
+            optional.subsystem()
+        ));
+    }
+
+    // Entry point: must be the address of `DriverEntry`.
+    let entry = optional.address_of_entry_point();
+    match file.export_table() {
+        Ok(Some(exports)) => {
+            let driver_entry = exports.exports().ok().and_then(|list| {
+                list.into_iter().find_map(|e| match (e.name, e.target) {
+                    (Some(b"DriverEntry"), object::read::pe::ExportTarget::Address(rva)) => {
+                        Some(rva)
+                    }
+                    _ => None,
+                })
+            });
+            match driver_entry {
+                Some(rva) if rva == entry => {}
+                Some(rva) => errors.push(format!(
+                    "entry point {entry:#x} is not DriverEntry ({rva:#x})"
+                )),
+                None => errors.push("no DriverEntry symbol to compare the entry point with".into()),
+            }
+        }
+        _ => errors.push("no export table naming DriverEntry".into()),
+    }
+
+    // Checksum.
+    let nt_offset = nt_headers_offset(data);
+    match nt_offset.map(|o| o + 4 + 20 + CHECKSUM_FIELD) {
+        Some(field) if field + 4 <= data.len() => {
+            let stored = optional.check_sum();
+            let computed = pe_checksum(data, field);
+            if stored != computed {
+                errors.push(format!("PE checksum {stored:#x}, computed {computed:#x}"));
+            }
+        }
+        _ => errors.push("cannot locate the checksum field".into()),
+    }
+
+    // Imports.
+    match file.import_table() {
+        Ok(Some(table)) => {
+            let mut descriptors = match table.descriptors() {
+                Ok(d) => d,
+                Err(e) => {
+                    errors.push(format!("bad import descriptors: {e}"));
+                    return finish(errors, facts);
+                }
+            };
+            while let Ok(Some(d)) = descriptors.next() {
+                match table.name(d.name.get(LE)) {
+                    Ok(name) => {
+                        let name = String::from_utf8_lossy(name).into_owned();
+                        if !name.eq_ignore_ascii_case(port_driver) {
+                            errors.push(format!(
+                                "imports from {name}; only {port_driver} is allowed"
+                            ));
+                        }
+                        facts.imports.push(name);
+                    }
+                    Err(e) => errors.push(format!("bad import name: {e}")),
+                }
+            }
+            if facts.imports.is_empty() {
+                errors.push(format!("imports nothing from {port_driver}"));
+            }
+        }
+        Ok(None) => errors.push(format!(
+            "no import table; expected imports from {port_driver}"
+        )),
+        Err(e) => errors.push(format!("bad import table: {e}")),
+    }
+
+    // Relocations.
+    if header.characteristics.get(LE) & pe::IMAGE_FILE_RELOCS_STRIPPED != 0 {
+        errors.push("relocations stripped".into());
+    }
+    match file
+        .data_directories()
+        .relocation_blocks(data, &file.section_table())
+    {
+        Ok(Some(mut blocks)) => {
+            while let Ok(Some(block)) = blocks.next() {
+                facts.relocations += block.count();
+            }
+        }
+        Ok(None) => {}
+        Err(e) => errors.push(format!("bad relocation directory: {e}")),
+    }
+    if facts.relocations == 0 {
+        errors.push("no base relocations: the image could load only at its preferred base".into());
+    }
+
+    // TLS.
+    if let Some(tls) = file.data_directories().get(pe::IMAGE_DIRECTORY_ENTRY_TLS)
+        && (tls.virtual_address.get(LE) != 0 || tls.size.get(LE) != 0)
+    {
+        errors.push("has a TLS directory".into());
+    }
+
+    // Sections.
+    for section in file.section_table().iter() {
+        facts.sections += 1;
+        let name = String::from_utf8_lossy(section.raw_name())
+            .trim_end_matches('\0')
+            .to_string();
+        let flags = section.characteristics.get(LE);
+        if flags & pe::IMAGE_SCN_MEM_WRITE != 0 && flags & pe::IMAGE_SCN_MEM_EXECUTE != 0 {
+            errors.push(format!("section {name} is both writable and executable"));
+        }
+        if flags & pe::IMAGE_SCN_MEM_EXECUTE != 0 && bitness == 32 {
+            let Ok(code) = section.pe_data(data) else {
+                errors.push(format!("section {name}: cannot read its data"));
+                continue;
+            };
+            let ip = u64::from(section.virtual_address.get(LE));
+            facts.instructions += floating_point_free(code, ip, &name, &mut errors);
+        }
+    }
+
+    finish(errors, facts)
+}
+
+fn finish(errors: Vec<String>, facts: Facts) -> Result<Facts, Vec<String>> {
+    if errors.is_empty() {
+        Ok(facts)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Offset of the `PE\0\0` signature (`e_lfanew`).
+fn nt_headers_offset(data: &[u8]) -> Option<usize> {
+    let bytes = data.get(0x3C..0x40)?;
+    Some(u32::from_le_bytes(bytes.try_into().ok()?) as usize)
+}
+
+/// The PE image checksum: the one's-complement-style 16-bit sum of the file (the
+/// checksum field counted as zero) folded to 16 bits, plus the file length.
+pub fn pe_checksum(data: &[u8], checksum_field: usize) -> u32 {
+    let mut sum: u64 = 0;
+    for (i, pair) in data.chunks(2).enumerate() {
+        let at = i * 2;
+        if at == checksum_field || at == checksum_field + 2 {
+            continue;
+        }
+        let word = u16::from_le_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
+        sum += u64::from(word);
+        sum = (sum & 0xFFFF) + (sum >> 16);
+    }
+    sum = (sum & 0xFFFF) + (sum >> 16);
+    (sum as u32).wrapping_add(data.len() as u32)
+}
+
+/// Decodes an executable section of a 32-bit image and reports every instruction that
+/// needs the x87 FPU, MMX, SSE, AVX or their state-save instructions, and every byte
+/// sequence that is not an instruction. Returns the number of instructions decoded.
+fn floating_point_free(code: &[u8], ip: u64, section: &str, errors: &mut Vec<String>) -> usize {
+    const FORBIDDEN: &[&str] = &[
+        "FPU", "MMX", "SSE", "SSSE", "AVX", "F16C", "FMA", "D3NOW", "XOP", "FXSR", "XSAVE", "AMX",
+        "KNC",
+    ];
+    let mut decoder = Decoder::with_ip(32, code, ip, DecoderOptions::NONE);
+    let mut count = 0;
+    let mut reported = 0;
+    for instruction in &mut decoder {
+        count += 1;
+        let bad = if instruction.is_invalid() {
+            Some("undecodable bytes".to_string())
+        } else {
+            instruction
+                .cpuid_features()
+                .iter()
+                .map(|f| format!("{f:?}"))
+                .find(|f| FORBIDDEN.iter().any(|p| f.starts_with(p)))
+        };
+        if let Some(what) = bad {
+            reported += 1;
+            if reported <= 10 {
+                errors.push(format!(
+                    "{section}+{:#x}: {instruction} ({what}) in an i686 image",
+                    instruction.ip()
+                ));
+            }
+        }
+    }
+    if reported > 10 {
+        errors.push(format!(
+            "{section}: {} more such instructions",
+            reported - 10
+        ));
+    }
+    count
+}
+
+/// Checks every built image, prints a report, then proves each check live on broken
+/// copies of the images.
+pub fn check_all() -> Result<(), String> {
+    let mut report = String::new();
+    let mut failures = String::new();
+    for image in images::all_images() {
+        let data = std::fs::read(&image.path).map_err(|e| {
+            format!(
+                "{}: {e} (run `cargo xtask build` first)",
+                image.path.display()
+            )
+        })?;
+        match check(&data, image.target.arch, image.flavour.port_driver) {
+            Ok(facts) => {
+                let _ = writeln!(
+                    report,
+                    "ok  {:<7} {:<13} {:>7} bytes, {} sections, {} relocations, imports {}{}",
+                    image.target.arch,
+                    image.flavour.file,
+                    facts.size,
+                    facts.sections,
+                    facts.relocations,
+                    facts.imports.join(","),
+                    if facts.instructions > 0 {
+                        format!(
+                            ", {} instructions free of x87/MMX/SSE/AVX",
+                            facts.instructions
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            Err(errors) => {
+                let _ = writeln!(failures, "{}:", image.path.display());
+                for e in errors {
+                    let _ = writeln!(failures, "    {e}");
+                }
+            }
+        }
+        if failures.is_empty() {
+            prove_checks_live(&image, &data, &mut failures);
+        }
+    }
+    print!("{report}");
+    if failures.is_empty() {
+        println!("image checks: 4 images pass; every check rejected its broken copy");
+        Ok(())
+    } else {
+        Err(format!("image checks failed:\n{failures}"))
+    }
+}
+
+/// A way of breaking an image, and what the check must then say.
+struct Mutation {
+    name: &'static str,
+    expect: &'static str,
+    apply: fn(&mut Vec<u8>, &Image) -> bool,
+}
+
+const MUTATIONS: &[Mutation] = &[
+    Mutation {
+        name: "flip a byte of the last section",
+        expect: "checksum",
+        apply: flip_last_byte,
+    },
+    Mutation {
+        name: "import from ntoskrnl.exe",
+        expect: "only",
+        apply: |d, img| replace_once(d, img.flavour.port_driver.as_bytes(), b"ntoskrnl.exe"),
+    },
+    Mutation {
+        name: "make .text writable",
+        expect: "writable and executable",
+        apply: text_writable,
+    },
+    Mutation {
+        name: "add a TLS directory",
+        expect: "TLS",
+        apply: add_tls,
+    },
+    Mutation {
+        name: "move the entry point",
+        expect: "not DriverEntry",
+        apply: move_entry,
+    },
+    Mutation {
+        name: "console subsystem",
+        expect: "subsystem",
+        apply: console_subsystem,
+    },
+    Mutation {
+        name: "strip relocations",
+        expect: "relocations stripped",
+        apply: strip_relocs,
+    },
+    Mutation {
+        name: "an SSE instruction at the entry",
+        expect: "SSE",
+        apply: sse_at_entry,
+    },
+];
+
+fn prove_checks_live(image: &Image, data: &[u8], failures: &mut String) {
+    for m in MUTATIONS {
+        let mut broken = data.to_vec();
+        if !(m.apply)(&mut broken, image) {
+            continue; // not applicable to this image (the SSE case on x86_64)
+        }
+        // Keep the checksum right so each mutation tests its own check only.
+        if m.expect != "checksum" {
+            fix_checksum(&mut broken);
+        }
+        match check(&broken, image.target.arch, image.flavour.port_driver) {
+            Err(errors) if errors.iter().any(|e| e.contains(m.expect)) => {}
+            other => {
+                let _ = writeln!(
+                    failures,
+                    "{}: check not live: after `{}` expected an error mentioning `{}`, got {:?}",
+                    image.path.display(),
+                    m.name,
+                    m.expect,
+                    other.map(|_| "no error")
+                );
+            }
+        }
+    }
+}
+
+fn optional_header_offset(d: &[u8]) -> Option<usize> {
+    nt_headers_offset(d).map(|o| o + 4 + 20)
+}
+
+fn section_headers(d: &[u8]) -> Option<(usize, usize)> {
+    let nt = nt_headers_offset(d)?;
+    let count = u16::from_le_bytes(d.get(nt + 6..nt + 8)?.try_into().ok()?) as usize;
+    let optional_size = u16::from_le_bytes(d.get(nt + 20..nt + 22)?.try_into().ok()?) as usize;
+    Some((nt + 24 + optional_size, count))
+}
+
+fn fix_checksum(d: &mut [u8]) {
+    if let Some(field) = optional_header_offset(d).map(|o| o + CHECKSUM_FIELD) {
+        let sum = pe_checksum(d, field);
+        if let Some(slot) = d.get_mut(field..field + 4) {
+            slot.copy_from_slice(&sum.to_le_bytes());
+        }
+    }
+}
+
+fn flip_last_byte(d: &mut Vec<u8>, _: &Image) -> bool {
+    // The last bytes are section padding of the relocation section; flipping one keeps
+    // the image parseable and changes nothing but the checksum.
+    match d.last_mut() {
+        Some(b) => {
+            *b ^= 0x5A;
+            true
+        }
+        None => false,
+    }
+}
+
+fn replace_once(d: &mut [u8], from: &[u8], to: &[u8]) -> bool {
+    assert_eq!(from.len(), to.len());
+    match d.windows(from.len()).position(|w| w == from) {
+        Some(at) => {
+            d[at..at + to.len()].copy_from_slice(to);
+            true
+        }
+        None => false,
+    }
+}
+
+fn text_writable(d: &mut Vec<u8>, _: &Image) -> bool {
+    let Some((table, count)) = section_headers(d) else {
+        return false;
+    };
+    for i in 0..count {
+        let h = table + i * 40;
+        if d.get(h..h + 8) == Some(b".text\0\0\0") {
+            let flags = h + 36;
+            let v = u32::from_le_bytes(d[flags..flags + 4].try_into().unwrap())
+                | pe::IMAGE_SCN_MEM_WRITE;
+            d[flags..flags + 4].copy_from_slice(&v.to_le_bytes());
+            return true;
+        }
+    }
+    false
+}
+
+fn data_directory(d: &[u8], index: usize) -> Option<usize> {
+    let opt = optional_header_offset(d)?;
+    let magic = u16::from_le_bytes(d.get(opt..opt + 2)?.try_into().ok()?);
+    let dirs = if magic == pe::IMAGE_NT_OPTIONAL_HDR64_MAGIC {
+        opt + 112
+    } else {
+        opt + 96
+    };
+    Some(dirs + index * 8)
+}
+
+fn add_tls(d: &mut Vec<u8>, _: &Image) -> bool {
+    let Some(at) = data_directory(d, pe::IMAGE_DIRECTORY_ENTRY_TLS) else {
+        return false;
+    };
+    d[at..at + 4].copy_from_slice(&0x1000u32.to_le_bytes());
+    d[at + 4..at + 8].copy_from_slice(&0x18u32.to_le_bytes());
+    true
+}
+
+fn move_entry(d: &mut Vec<u8>, _: &Image) -> bool {
+    let Some(at) = optional_header_offset(d).map(|o| o + 16) else {
+        return false;
+    };
+    let entry = u32::from_le_bytes(d[at..at + 4].try_into().unwrap());
+    d[at..at + 4].copy_from_slice(&(entry + 1).to_le_bytes());
+    true
+}
+
+fn console_subsystem(d: &mut Vec<u8>, _: &Image) -> bool {
+    let Some(at) = optional_header_offset(d).map(|o| o + 68) else {
+        return false;
+    };
+    d[at..at + 2].copy_from_slice(&pe::IMAGE_SUBSYSTEM_WINDOWS_CUI.to_le_bytes());
+    true
+}
+
+fn strip_relocs(d: &mut Vec<u8>, _: &Image) -> bool {
+    let Some(nt) = nt_headers_offset(d) else {
+        return false;
+    };
+    let at = nt + 4 + 18;
+    let v = u16::from_le_bytes(d[at..at + 2].try_into().unwrap()) | pe::IMAGE_FILE_RELOCS_STRIPPED;
+    d[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    true
+}
+
+fn sse_at_entry(d: &mut Vec<u8>, image: &Image) -> bool {
+    if image.target.arch != "i686" {
+        return false;
+    }
+    let Ok(file) = PeFile::<pe::ImageNtHeaders32>::parse(&d[..]) else {
+        return false;
+    };
+    let entry = file.nt_headers().optional_header().address_of_entry_point();
+    let Some(offset) = file.section_table().iter().find_map(|s| {
+        let (start, size) = (s.virtual_address.get(LE), s.size_of_raw_data.get(LE));
+        (entry >= start && entry < start + size)
+            .then(|| (s.pointer_to_raw_data.get(LE) + entry - start) as usize)
+    }) else {
+        return false;
+    };
+    // movaps xmm0, xmm1; the rest of the first instruction becomes NOPs.
+    let patch = [0x0F, 0x28, 0xC1, 0x90, 0x90, 0x90, 0x90, 0x90];
+    d[offset..offset + patch.len()].copy_from_slice(&patch);
+    true
+}
