@@ -31,7 +31,7 @@ impl MappedBar {
     /// The register at `offset` when it lies inside the mapping and is 4-byte aligned.
     fn register(&self, offset: usize) -> Option<NonNull<u32>> {
         let end = offset.checked_add(4)?;
-        if end > self.len || offset % 4 != 0 {
+        if end > self.len || !offset.is_multiple_of(4) {
             return None;
         }
         // SAFETY: offset + 4 <= len, so the result stays inside the mapping.

@@ -247,8 +247,10 @@ unsafe extern "system" fn hw_adapter_control(
     let entries = unsafe { ptr::addr_of_mut!((*list).SupportedTypeList) }.cast::<BOOLEAN>();
     for control_type in 0..max {
         let supported = BOOLEAN::from(adapter::adapter_control_supported(control_type));
-        // SAFETY: control_type < MaxControlType, inside the port's array.
-        unsafe { entries.add(control_type as usize).write(supported) };
+        // SAFETY: control_type < MaxControlType: the entry lies inside the port's array.
+        let entry = unsafe { entries.add(control_type as usize) };
+        // SAFETY: `entry` is one of the port's BOOLEANs, writable during this call.
+        unsafe { entry.write(supported) };
     }
     ScsiAdapterControlSuccess
 }

@@ -328,7 +328,7 @@ pub fn check_all() -> Result<(), String> {
 struct Mutation {
     name: &'static str,
     expect: &'static str,
-    apply: fn(&mut Vec<u8>, &Image) -> bool,
+    apply: fn(&mut [u8], &Image) -> bool,
 }
 
 const MUTATIONS: &[Mutation] = &[
@@ -420,7 +420,7 @@ fn fix_checksum(d: &mut [u8]) {
     }
 }
 
-fn flip_last_byte(d: &mut Vec<u8>, _: &Image) -> bool {
+fn flip_last_byte(d: &mut [u8], _: &Image) -> bool {
     // The last bytes are section padding of the relocation section; flipping one keeps
     // the image parseable and changes nothing but the checksum.
     match d.last_mut() {
@@ -443,7 +443,7 @@ fn replace_once(d: &mut [u8], from: &[u8], to: &[u8]) -> bool {
     }
 }
 
-fn text_writable(d: &mut Vec<u8>, _: &Image) -> bool {
+fn text_writable(d: &mut [u8], _: &Image) -> bool {
     let Some((table, count)) = section_headers(d) else {
         return false;
     };
@@ -471,7 +471,7 @@ fn data_directory(d: &[u8], index: usize) -> Option<usize> {
     Some(dirs + index * 8)
 }
 
-fn add_tls(d: &mut Vec<u8>, _: &Image) -> bool {
+fn add_tls(d: &mut [u8], _: &Image) -> bool {
     let Some(at) = data_directory(d, pe::IMAGE_DIRECTORY_ENTRY_TLS) else {
         return false;
     };
@@ -480,7 +480,7 @@ fn add_tls(d: &mut Vec<u8>, _: &Image) -> bool {
     true
 }
 
-fn move_entry(d: &mut Vec<u8>, _: &Image) -> bool {
+fn move_entry(d: &mut [u8], _: &Image) -> bool {
     let Some(at) = optional_header_offset(d).map(|o| o + 16) else {
         return false;
     };
@@ -489,7 +489,7 @@ fn move_entry(d: &mut Vec<u8>, _: &Image) -> bool {
     true
 }
 
-fn console_subsystem(d: &mut Vec<u8>, _: &Image) -> bool {
+fn console_subsystem(d: &mut [u8], _: &Image) -> bool {
     let Some(at) = optional_header_offset(d).map(|o| o + 68) else {
         return false;
     };
@@ -497,7 +497,7 @@ fn console_subsystem(d: &mut Vec<u8>, _: &Image) -> bool {
     true
 }
 
-fn strip_relocs(d: &mut Vec<u8>, _: &Image) -> bool {
+fn strip_relocs(d: &mut [u8], _: &Image) -> bool {
     let Some(nt) = nt_headers_offset(d) else {
         return false;
     };
@@ -507,7 +507,7 @@ fn strip_relocs(d: &mut Vec<u8>, _: &Image) -> bool {
     true
 }
 
-fn sse_at_entry(d: &mut Vec<u8>, image: &Image) -> bool {
+fn sse_at_entry(d: &mut [u8], image: &Image) -> bool {
     if image.target.arch != "i686" {
         return false;
     }

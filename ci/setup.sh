@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Brings a fresh Debian machine up to what fabboot needs; safe to run again.
+#   - rustup: the toolchain and Windows targets named in rust-toolchain.toml
+#   - Debian: mingw-w64 (the DDK headers and cross compilers the ABI check compiles with)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(mingw-w64 gcc-mingw-w64-i686 gcc-mingw-w64-x86-64)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "ci/setup.sh: installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# rust-toolchain.toml names the channel, components and targets; `rustup show` installs
+# whatever of it is missing (older rustup: add the targets explicitly).
+rustup show active-toolchain >/dev/null 2>&1 || rustup show >/dev/null
+rustup target add x86_64-pc-windows-msvc i686-pc-windows-msvc >/dev/null
+rustup component add rustfmt clippy >/dev/null
+echo "ci/setup.sh: $(rustc --version); targets: $(rustup target list --installed | tr '\n' ' ')"
