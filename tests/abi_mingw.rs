@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fabboot::port::abi::{CONST_GROUPS, STRUCTS};
+use fabboot::port::abi::{CONST_GROUPS, MEMBER_ALIASES, STRUCTS};
 use fabboot::port::layout::Oracle;
 
 const COMPILERS: [&str; 2] = ["i686-w64-mingw32", "x86_64-w64-mingw32"];
@@ -71,9 +71,35 @@ fn generate() -> Generated {
                     .unwrap();
                 }
                 None if matches!(f.oracle, Oracle::Doc(_)) => doc_fields += 1,
-                None => {}
+                None => {
+                    // Padding that exists in one column only: mingw declares it under
+                    // `_WIN64` (SCSI_REQUEST_BLOCK.Reserved).
+                    mingw_fields += 1;
+                    writeln!(
+                        c,
+                        "#ifdef _WIN64\n_Static_assert(offsetof({s}, {n}) == {}, \"{s}.{n}\");\n#endif",
+                        f.off64,
+                        s = s.name,
+                        n = f.name
+                    )
+                    .unwrap();
+                }
             }
         }
+    }
+    for (s, alias, ours) in MEMBER_ALIASES {
+        let f = STRUCTS
+            .iter()
+            .find(|l| l.name == *s)
+            .and_then(|l| l.fields.iter().find(|f| f.name == *ours))
+            .unwrap_or_else(|| panic!("alias {s}.{alias} names no member {ours}"));
+        mingw_fields += 1;
+        writeln!(
+            c,
+            "_Static_assert(offsetof({s}, {alias}) == FB_PICK({}, {}), \"{s}.{alias}\");",
+            f.off32, f.off64
+        )
+        .unwrap();
     }
     c.push('\n');
     // Every value is a ULONG-sized quantity; compare as one (NTSTATUS is signed).

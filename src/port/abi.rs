@@ -343,6 +343,18 @@ static_assertions::const_assert!(
         <= core::mem::offset_of!(PORT_CONFIGURATION_INFORMATION, HwMSInterruptRoutine)
 );
 
+/// C union members that share an offset with the member we declare:
+/// `(structure, C member, our member)`.
+pub const MEMBER_ALIASES: &[(&str, &str, &str)] = &[
+    (
+        "HW_INITIALIZATION_DATA",
+        "ReservedUshort",
+        "PortVersionFlags",
+    ),
+    ("SCSI_REQUEST_BLOCK", "QueueSortKey", "InternalStatus"),
+    ("SCSI_REQUEST_BLOCK", "LinkTimeoutValue", "InternalStatus"),
+];
+
 /// Sizes that differ from a structure's full size, with what they are compared with.
 pub const SIZES: &[ConstLayout] = &[
     ConstLayout {

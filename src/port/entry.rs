@@ -142,8 +142,9 @@ unsafe extern "system" fn hw_find_adapter(
     config_info: *mut PORT_CONFIGURATION_INFORMATION,
     again: *mut BOOLEAN,
 ) -> ULONG {
-    if !again.is_null() {
-        // SAFETY: scsiport passes a writable BOOLEAN; one adapter is found per call.
+    if FLAVOUR == Flavour::Scsiport && !again.is_null() {
+        // SAFETY: scsiport passes a writable BOOLEAN `Again`; one adapter is found per
+        // call. (Storport's `Reserved3` is left alone.)
         unsafe { again.write(0) };
     }
     // SAFETY: the port passes its configuration structure, ours for the whole call.

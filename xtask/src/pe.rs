@@ -527,3 +527,39 @@ fn sse_at_entry(d: &mut [u8], image: &Image) -> bool {
     d[offset..offset + patch.len()].copy_from_slice(&patch);
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_skips_its_own_field_folds_carries_and_adds_the_length() {
+        // Words 0x0001 and 0xFFFF (the field at offset 2 is skipped): 0x10000 folds to
+        // 0x0001; plus 8 bytes of length.
+        let data = [0x01, 0x00, 0xAA, 0xBB, 0xCC, 0xDD, 0xFF, 0xFF];
+        assert_eq!(pe_checksum(&data, 2), 0x0001 + 8);
+        // An odd length pads the last byte with zero.
+        assert_eq!(pe_checksum(&[0x10, 0x00, 0, 0, 0, 0, 0x20], 2), 0x30 + 7);
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_image() {
+        let errors = check(b"MZ not really", "i686", "scsiport.sys").unwrap_err();
+        assert!(errors[0].contains("not a PE image"), "{errors:?}");
+        assert!(check(&[], "arm64", "scsiport.sys").is_err());
+    }
+
+    #[test]
+    fn finds_floating_point_in_32_bit_code() {
+        let mut errors = Vec::new();
+        // push ebp; fld st(1); movaps xmm0,xmm1; emms; ret
+        let code = [0x55, 0xD9, 0xC1, 0x0F, 0x28, 0xC1, 0x0F, 0x77, 0xC3];
+        assert_eq!(floating_point_free(&code, 0x1000, ".text", &mut errors), 5);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        let mut clean = Vec::new();
+        // push ebp; mov ebp,esp; xor eax,eax; pop ebp; ret 8
+        let code = [0x55, 0x89, 0xE5, 0x31, 0xC0, 0x5D, 0xC2, 0x08, 0x00];
+        floating_point_free(&code, 0x1000, ".text", &mut clean);
+        assert!(clean.is_empty(), "{clean:?}");
+    }
+}
