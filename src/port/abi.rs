@@ -332,16 +332,7 @@ pub const SCSIPORT_HW_INITIALIZATION_DATA_SIZE: usize =
 pub const STORPORT_LEGACY_HW_INITIALIZATION_DATA_SIZE: usize =
     core::mem::offset_of!(HW_INITIALIZATION_DATA, HwFreeAdapterResources);
 /// `PORT_CONFIGURATION_INFORMATION` as scsiport (and mingw-w64) define it.
-pub const SCSIPORT_CONFIG_INFO_SIZE: usize = pick(140, 152);
-
-static_assertions::const_assert!(
-    SCSIPORT_CONFIG_INFO_SIZE
-        > core::mem::offset_of!(PORT_CONFIGURATION_INFORMATION, WmiDataProvider)
-);
-static_assertions::const_assert!(
-    SCSIPORT_CONFIG_INFO_SIZE
-        <= core::mem::offset_of!(PORT_CONFIGURATION_INFORMATION, HwMSInterruptRoutine)
-);
+pub const SCSIPORT_CONFIG_INFO_SIZE: usize = size_entry(2);
 
 /// C union members that share an offset with the member we declare:
 /// `(structure, C member, our member)`.
@@ -379,8 +370,21 @@ pub const SIZES: &[ConstLayout] = &[
         c_expr: Some("sizeof(PORT_CONFIGURATION_INFORMATION)"),
     },
 ];
-static_assertions::const_assert_eq!(SCSIPORT_HW_INITIALIZATION_DATA_SIZE, pick(80, 128));
-static_assertions::const_assert_eq!(STORPORT_LEGACY_HW_INITIALIZATION_DATA_SIZE, pick(84, 136));
+
+/// The value of `SIZES[i]` for the architecture being compiled.
+const fn size_entry(i: usize) -> usize {
+    pick(SIZES[i].value32 as usize, SIZES[i].value64 as usize)
+}
+static_assertions::const_assert_eq!(SCSIPORT_HW_INITIALIZATION_DATA_SIZE, size_entry(0));
+static_assertions::const_assert_eq!(STORPORT_LEGACY_HW_INITIALIZATION_DATA_SIZE, size_entry(1));
+static_assertions::const_assert!(
+    SCSIPORT_CONFIG_INFO_SIZE
+        > core::mem::offset_of!(PORT_CONFIGURATION_INFORMATION, WmiDataProvider)
+);
+static_assertions::const_assert!(
+    SCSIPORT_CONFIG_INFO_SIZE
+        <= core::mem::offset_of!(PORT_CONFIGURATION_INFORMATION, HwMSInterruptRoutine)
+);
 
 abi_consts! { SRB_FUNCTIONS;
     pub const SRB_FUNCTION_EXECUTE_SCSI: u8 = 0x00, mingw;

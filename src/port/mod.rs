@@ -18,6 +18,8 @@ mod bar;
 mod entry;
 #[cfg(all(target_os = "windows", any(feature = "storport", feature = "scsiport")))]
 mod imports;
+#[cfg(all(target_arch = "x86_64", any(target_os = "windows", test)))]
+mod mem;
 #[cfg(target_os = "windows")]
 mod rt;
 #[cfg(feature = "wdk")]

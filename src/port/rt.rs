@@ -3,85 +3,13 @@
 //! `memcmp` (which the compiler emits calls to) are defined here, and a panic ends in
 //! an invalid-opcode trap the kernel turns into a bug check.
 //!
-//! The memory routines are written in assembly: a Rust loop could be recognised by the
-//! optimiser as the very routine it implements and become a call to itself. They use
-//! `rep movsb`/`rep stosb`/`repe cmpsb`, preserve the callee-saved `rdi`/`rsi`
-//! (`edi`/`esi`), rely on the direction flag being clear on entry (both ABIs guarantee
-//! it) and clear it again after the one backward copy. Being defined in assembly, they
-//! are not exported from the image.
+//! The memory routines are written in assembly (see [`super::mem`]); being defined in
+//! assembly, they are not exported from the image.
 
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 #[cfg(target_arch = "x86_64")]
-core::arch::global_asm!(
-    ".globl memcpy",
-    "memcpy:",
-    "    mov rax, rcx",
-    "    mov r9, rdi",
-    "    mov r10, rsi",
-    "    mov rdi, rcx",
-    "    mov rsi, rdx",
-    "    mov rcx, r8",
-    "    rep movsb",
-    "    mov rdi, r9",
-    "    mov rsi, r10",
-    "    ret",
-    "",
-    ".globl memmove",
-    "memmove:",
-    "    mov rax, rcx",
-    "    mov r9, rdi",
-    "    mov r10, rsi",
-    "    mov rdi, rcx",
-    "    mov rsi, rdx",
-    "    mov rcx, r8",
-    "    cmp rdi, rsi",
-    "    jbe 2f",
-    "    lea r11, [rsi + rcx]",
-    "    cmp rdi, r11",
-    "    jae 2f",
-    "    lea rsi, [rsi + rcx - 1]",
-    "    lea rdi, [rdi + rcx - 1]",
-    "    std",
-    "    rep movsb",
-    "    cld",
-    "    jmp 3f",
-    "2:  rep movsb",
-    "3:  mov rdi, r9",
-    "    mov rsi, r10",
-    "    ret",
-    "",
-    ".globl memset",
-    "memset:",
-    "    mov r9, rdi",
-    "    mov r10, rcx",
-    "    mov rdi, rcx",
-    "    mov eax, edx",
-    "    mov rcx, r8",
-    "    rep stosb",
-    "    mov rax, r10",
-    "    mov rdi, r9",
-    "    ret",
-    "",
-    ".globl memcmp",
-    "memcmp:",
-    "    mov r9, rdi",
-    "    mov r10, rsi",
-    "    mov rsi, rcx",
-    "    mov rdi, rdx",
-    "    mov rcx, r8",
-    "    xor eax, eax",
-    "    test rcx, rcx",
-    "    jz 3f",
-    "    repe cmpsb",
-    "    je 3f",
-    "    movzx eax, byte ptr [rsi - 1]",
-    "    movzx edx, byte ptr [rdi - 1]",
-    "    sub eax, edx",
-    "3:  mov rdi, r9",
-    "    mov rsi, r10",
-    "    ret",
-);
+super::mem::x86_64_mem_routines!("memcpy", "memmove", "memset", "memcmp");
 
 #[cfg(target_arch = "x86")]
 core::arch::global_asm!(
