@@ -3,8 +3,9 @@
 //! `memcmp` (which the compiler emits calls to) are defined here, and a panic ends in
 //! an invalid-opcode trap the kernel turns into a bug check.
 //!
-//! The memory routines are written in assembly (see [`super::mem`]); being defined in
-//! assembly, they are not exported from the image.
+//! The memory routines are written in assembly (see `mem.rs` for the x86_64 ones and the
+//! conventions they keep; the i686 ones below take cdecl stack arguments and preserve
+//! `edi`/`esi`). Being defined in assembly, they are not exported from the image.
 
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
@@ -13,6 +14,7 @@ super::mem::x86_64_mem_routines!("memcpy", "memmove", "memset", "memcmp");
 
 #[cfg(target_arch = "x86")]
 core::arch::global_asm!(
+    ".text",
     ".globl _memcpy",
     "_memcpy:",
     "    push edi",
