@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Brings a fresh Debian machine up to what fabboot needs; safe to run again.
 #   - rustup: the toolchain and Windows targets named in rust-toolchain.toml
-#   - Debian: mingw-w64 (the DDK headers and cross compilers the ABI check compiles with)
+#   - Debian: mingw-w64 (the DDK headers and cross compilers the ABI check compiles with),
+#     linux-headers-amd64 (linux/mlx5/mlx5_ifc.h, the oracle for the PRM layouts) and
+#     libibverbs-dev (infiniband/mlx5dv.h, the oracle for WQE and CQE layouts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(mingw-w64 gcc-mingw-w64-i686 gcc-mingw-w64-x86-64)
+packages=(mingw-w64 gcc-mingw-w64-i686 gcc-mingw-w64-x86-64 linux-headers-amd64 libibverbs-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod ifc;
 pub mod init_seg;
 
 /// 32-bit access to the device's registers at byte offsets from the start of BAR0.
