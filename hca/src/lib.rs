@@ -7,7 +7,18 @@
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
 
+#[cfg(test)]
+extern crate std;
+
+#[allow(unsafe_code)]
+pub mod dma;
+pub mod hal;
 pub mod ifc;
 pub mod init_seg;
 
