@@ -16,6 +16,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod cmdif;
 #[allow(unsafe_code)]
 pub mod dma;
 pub mod hal;

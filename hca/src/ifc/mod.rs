@@ -12,6 +12,7 @@
 //! programming error the tests catch, not a runtime condition.
 
 pub mod cmd;
+pub mod hca_cap;
 
 /// A field of a PRM structure: `width` bits starting `bit` bits into the structure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,6 +207,7 @@ pub const ALL: &[IfcStruct] = &[
     cmd::init_hca_in::STRUCT,
     cmd::teardown_hca_in::STRUCT,
     cmd::teardown_hca_out::STRUCT,
+    hca_cap::cmd_hca_cap::STRUCT,
 ];
 
 #[cfg(test)]
