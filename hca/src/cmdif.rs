@@ -188,7 +188,7 @@ impl CmdIf {
             len: layout.queue.len,
             region: dma.len(),
         })?;
-        if queue % 4096 != 0 || layout.queue.len < 4096 {
+        if !queue.is_multiple_of(4096) || layout.queue.len < 4096 {
             return Err(CmdError::Misaligned {
                 what: "command queue",
             });
@@ -199,7 +199,7 @@ impl CmdIf {
         ] {
             let ok = dma
                 .phys(span.offset)
-                .is_some_and(|p| p % MAILBOX_STRIDE as u64 == 0)
+                .is_some_and(|p| p.is_multiple_of(MAILBOX_STRIDE as u64))
                 && span.len >= MAILBOX_STRIDE;
             if !ok {
                 return Err(CmdError::Misaligned { what });

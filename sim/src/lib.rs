@@ -1,9 +1,12 @@
 //! fabboot's simulator: the hardware this project has instead of hardware.
 //!
-//! Deterministic and single-threaded. Today it models the ConnectX PCI function as far
-//! as the miniport reaches it while finding the adapter ([`device`]) and the port
-//! driver's services around that ([`port`]), so the driver crate's own code can be run
-//! natively against it.
+//! Deterministic and single-threaded, on one virtual [`clock`]. Today: a model of the
+//! ConnectX function ([`device`]: configuration space, initialization segment, command
+//! queue and firmware), host memory for DMA ([`memory`]), the access layer's platform
+//! over them ([`hal`]), and the port driver's services around `HwFindAdapter` ([`port`]).
 
+pub mod clock;
 pub mod device;
+pub mod hal;
+pub mod memory;
 pub mod port;

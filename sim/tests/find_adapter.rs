@@ -5,6 +5,7 @@ use fabboot::adapter::{self, FindError};
 use fabboot::event::Event;
 use fabboot::port::abi::{SP_RETURN_ERROR, SP_RETURN_NOT_FOUND};
 use fabboot_hca::init_seg::InitSegError;
+use fabboot_sim::clock::Clock;
 use fabboot_sim::device::Mlx5Function;
 use fabboot_sim::port::PortModel;
 
@@ -12,7 +13,7 @@ const BAR0: u64 = 0x38_0000_0000;
 
 #[test]
 fn a_connectx4_is_found_mapped_and_initialised_without_touching_anything_else() {
-    let function = Mlx5Function::connectx4(BAR0);
+    let function = Mlx5Function::connectx4(BAR0, Clock::new());
     let mut port = PortModel::new(&function);
     let ranges = port.access_ranges();
     let found = adapter::find_adapter(&mut port, &ranges).expect("found");
@@ -33,7 +34,7 @@ fn a_connectx4_is_found_mapped_and_initialised_without_touching_anything_else() 
 
 #[test]
 fn old_firmware_is_refused_with_an_event_and_the_bar_released() {
-    let mut function = Mlx5Function::connectx4(BAR0);
+    let function = Mlx5Function::connectx4(BAR0, Clock::new());
     function.set_firmware(10, 16, 1000, 4);
     let mut port = PortModel::new(&function);
     let ranges = port.access_ranges();
@@ -50,7 +51,7 @@ fn old_firmware_is_refused_with_an_event_and_the_bar_released() {
 
 #[test]
 fn an_ethernet_only_part_is_left_to_its_own_driver() {
-    let mut function = Mlx5Function::connectx4(BAR0);
+    let function = Mlx5Function::connectx4(BAR0, Clock::new());
     function.set_ids(0x15B3, 0x101D); // ConnectX-6 Dx
     let mut port = PortModel::new(&function);
     let ranges = port.access_ranges();
@@ -61,7 +62,7 @@ fn an_ethernet_only_part_is_left_to_its_own_driver() {
 
 #[test]
 fn a_function_that_stops_answering_fails_initialisation_and_later_probes() {
-    let function = Mlx5Function::connectx4(BAR0);
+    let function = Mlx5Function::connectx4(BAR0, Clock::new());
     let mut port = PortModel::new(&function);
     let ranges = port.access_ranges();
     let found = adapter::find_adapter(&mut port, &ranges).expect("found");

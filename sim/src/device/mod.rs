@@ -1,0 +1,324 @@
+//! A ConnectX-4-class PCI function (`15b3:1013`): configuration header, BAR0 (the
+//! initialization segment with the command queue registers and health buffer) and the
+//! firmware that executes commands ([`fw`]) delivered through the command queue
+//! ([`cmd`]).
+//!
+//! Stricter than hardware: every access or command the real device would reject, or
+//! that a correct driver never makes, is recorded as a [`Violation`]. A test that ends
+//! with violations it did not take with [`Mlx5Function::take_violations`] fails when
+//! the function is dropped.
+
+pub mod cmd;
+pub mod fw;
+
+use std::cell::{Cell, RefCell};
+
+use fabboot_hca::Mmio;
+use fabboot_hca::dma::DmaRegion;
+use fabboot_hca::init_seg::offset;
+
+use crate::clock::Clock;
+
+/// PCI class code of an InfiniBand controller (network, InfiniBand, no prog-if).
+pub const CLASS_INFINIBAND: u32 = 0x02_07_00;
+/// Size of BAR0 on the modelled function (ConnectX-4: 32 MiB).
+pub const BAR0_LEN: u32 = 32 << 20;
+/// log2 of the command queue's entries and stride the model reports (32 × 64 bytes).
+pub const LOG_CMDQ_SIZE: u32 = 5;
+/// See [`LOG_CMDQ_SIZE`].
+pub const LOG_CMDQ_STRIDE: u32 = 6;
+/// How long firmware initialises after power-on or after a new command queue address.
+pub const FW_INIT_US: u64 = 20_000;
+
+/// Something the device refused, or that a correct driver never does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// Register offset not 4-byte aligned.
+    Unaligned { offset: usize, write: bool },
+    /// Register offset past the end of BAR0.
+    OutOfBar { offset: usize, write: bool },
+    /// A register the model does not implement: the driver reached further than this
+    /// model can answer truthfully.
+    Unmodelled { offset: usize, write: bool },
+    /// A write to a read-only register.
+    ReadOnly { offset: usize, value: u32 },
+    /// The command doorbell rang with no command queue, no memory, or for a slot the
+    /// queue does not have.
+    Doorbell { what: &'static str, value: u32 },
+    /// A command entry or mailbox the transport rejected (delivery status).
+    Delivery {
+        opcode: u16,
+        status: u8,
+        what: &'static str,
+    },
+    /// A command the firmware rejected (command status).
+    Command {
+        opcode: u16,
+        op_mod: u16,
+        status: u8,
+        what: String,
+    },
+    /// The device was asked to reach memory outside the DMA region.
+    OutsideRegion {
+        addr: u64,
+        len: usize,
+        what: &'static str,
+    },
+}
+
+/// Register access counts, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MmioCounts {
+    pub reads: u64,
+    pub writes: u64,
+}
+
+/// The modelled function.
+#[derive(Debug)]
+pub struct Mlx5Function {
+    config: RefCell<[u8; 256]>,
+    bar0: u64,
+    clock: Clock,
+    responding: Cell<bool>,
+    /// Firmware revisions: (major, minor, subminor, cmdif).
+    revisions: Cell<(u16, u16, u16, u16)>,
+    /// Firmware is initialising until this time.
+    initializing_until: Cell<u64>,
+    cmdq: Cell<Option<u64>>,
+    cmdq_high: Cell<u32>,
+    memory: RefCell<Option<DmaRegion>>,
+    fw: RefCell<fw::Firmware>,
+    counts: Cell<MmioCounts>,
+    violations: RefCell<Vec<Violation>>,
+}
+
+impl Mlx5Function {
+    /// A ConnectX-4 with firmware 12.28.2006 and command interface 5, with a 64-bit
+    /// BAR0 at `bar0`, just powered on (firmware initialising for [`FW_INIT_US`]).
+    pub fn connectx4(bar0: u64, clock: Clock) -> Mlx5Function {
+        let mut config = [0u8; 256];
+        config[0..2].copy_from_slice(&0x15B3u16.to_le_bytes());
+        config[2..4].copy_from_slice(&0x1013u16.to_le_bytes());
+        config[0x04..0x06].copy_from_slice(&0x0006u16.to_le_bytes());
+        config[0x08..0x0C].copy_from_slice(&(CLASS_INFINIBAND << 8).to_le_bytes());
+        let low = (bar0 as u32 & !0xF) | 0b1100; // 64-bit, prefetchable memory
+        config[0x10..0x14].copy_from_slice(&low.to_le_bytes());
+        config[0x14..0x18].copy_from_slice(&((bar0 >> 32) as u32).to_le_bytes());
+        let now = clock.now_us();
+        Mlx5Function {
+            config: RefCell::new(config),
+            bar0,
+            clock,
+            responding: Cell::new(true),
+            revisions: Cell::new((12, 28, 2006, 5)),
+            initializing_until: Cell::new(now + FW_INIT_US),
+            cmdq: Cell::new(None),
+            cmdq_high: Cell::new(0),
+            memory: RefCell::new(None),
+            fw: RefCell::new(fw::Firmware::connectx4()),
+            counts: Cell::new(MmioCounts::default()),
+            violations: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Gives the device its view of host memory (the region the driver uses for DMA).
+    pub fn attach_memory(&self, region: DmaRegion) {
+        *self.memory.borrow_mut() = Some(region);
+    }
+
+    /// Changes vendor and device ID.
+    pub fn set_ids(&self, vendor: u16, device: u16) {
+        let mut c = self.config.borrow_mut();
+        c[0..2].copy_from_slice(&vendor.to_le_bytes());
+        c[2..4].copy_from_slice(&device.to_le_bytes());
+    }
+
+    /// Changes the firmware version and command-interface revision it reports.
+    pub fn set_firmware(&self, major: u16, minor: u16, subminor: u16, cmdif: u16) {
+        self.revisions.set((major, minor, subminor, cmdif));
+    }
+
+    /// Makes the function stop answering (every read returns all ones), as after a
+    /// surprise removal or a fatal PCI error.
+    pub fn set_responding(&self, responding: bool) {
+        self.responding.set(responding);
+    }
+
+    /// Configuration space, little-endian as on the bus.
+    pub fn config_space(&self) -> [u8; 256] {
+        *self.config.borrow()
+    }
+
+    /// Bus address of BAR0.
+    pub fn bar0(&self) -> u64 {
+        self.bar0
+    }
+
+    /// Register accesses so far.
+    pub fn mmio_counts(&self) -> MmioCounts {
+        self.counts.get()
+    }
+
+    /// The firmware state, for inspection.
+    pub fn firmware(&self) -> std::cell::Ref<'_, fw::Firmware> {
+        self.fw.borrow()
+    }
+
+    /// The firmware state, for tests that set a starting state.
+    pub fn firmware_mut(&self) -> std::cell::RefMut<'_, fw::Firmware> {
+        self.fw.borrow_mut()
+    }
+
+    /// Every violation so far, without taking them.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.violations.borrow().clone()
+    }
+
+    /// Takes the violations recorded so far (a test that provokes them on purpose).
+    pub fn take_violations(&self) -> Vec<Violation> {
+        std::mem::take(&mut *self.violations.borrow_mut())
+    }
+
+    pub(crate) fn refuse(&self, v: Violation) {
+        self.violations.borrow_mut().push(v);
+    }
+
+    fn count(&self, write: bool) {
+        let mut c = self.counts.get();
+        if write {
+            c.writes += 1;
+        } else {
+            c.reads += 1;
+        }
+        self.counts.set(c);
+    }
+
+    fn check(&self, offset: usize, write: bool) -> bool {
+        self.count(write);
+        if !offset.is_multiple_of(4) {
+            self.refuse(Violation::Unaligned { offset, write });
+            false
+        } else if offset + 4 > BAR0_LEN as usize {
+            self.refuse(Violation::OutOfBar { offset, write });
+            false
+        } else {
+            true
+        }
+    }
+
+    fn initializing(&self) -> bool {
+        self.clock.now_us() < self.initializing_until.get()
+    }
+
+    fn ring_command_doorbell(&self, value: u32) {
+        let Some(queue) = self.cmdq.get() else {
+            self.refuse(Violation::Doorbell {
+                what: "no command queue address set",
+                value,
+            });
+            return;
+        };
+        if self.initializing() {
+            self.refuse(Violation::Doorbell {
+                what: "rung while firmware initialises",
+                value,
+            });
+            return;
+        }
+        let memory = self.memory.borrow();
+        let Some(memory) = memory.as_ref() else {
+            self.refuse(Violation::Doorbell {
+                what: "device has no memory attached",
+                value,
+            });
+            return;
+        };
+        for slot in 0..32u32 {
+            if value & (1 << slot) == 0 {
+                continue;
+            }
+            if slot >= 1 << LOG_CMDQ_SIZE {
+                self.refuse(Violation::Doorbell {
+                    what: "slot beyond the queue",
+                    value,
+                });
+                continue;
+            }
+            let entry = queue + u64::from(slot << LOG_CMDQ_STRIDE);
+            cmd::execute(self, memory, entry);
+        }
+    }
+}
+
+impl Mmio for Mlx5Function {
+    fn read32(&self, off: usize) -> u32 {
+        if !self.check(off, false) || !self.responding.get() {
+            return u32::MAX;
+        }
+        let (major, minor, subminor, cmdif) = self.revisions.get();
+        match off {
+            offset::FW_REV => u32::from(minor) << 16 | u32::from(major),
+            offset::CMDIF_REV_FW_SUB => u32::from(cmdif) << 16 | u32::from(subminor),
+            offset::CMDQ_ADDR_H => self.cmdq_high.get(),
+            offset::CMDQ_ADDR_L_SZ => {
+                let low = self.cmdq.get().map_or(0, |a| a as u32 & !0xFFF);
+                low | LOG_CMDQ_SIZE << 4 | LOG_CMDQ_STRIDE
+            }
+            offset::INITIALIZING => u32::from(self.initializing()) << 31,
+            o if (offset::HEALTH..offset::HEALTH + 0x40).contains(&o) => {
+                // A healthy device: no assert, no syndrome; fw_ver mirrors fw_rev.
+                if o == offset::HEALTH + 0x30 {
+                    u32::from(minor) << 16 | u32::from(major)
+                } else {
+                    0
+                }
+            }
+            // Health counter: advances with time, as living firmware's does.
+            0x1010 => (self.clock.now_us() / 1000) as u32 & 0x00FF_FFFF,
+            _ => {
+                self.refuse(Violation::Unmodelled {
+                    offset: off,
+                    write: false,
+                });
+                u32::MAX
+            }
+        }
+    }
+
+    fn write32(&self, off: usize, value: u32) {
+        if !self.check(off, true) || !self.responding.get() {
+            return;
+        }
+        match off {
+            offset::CMDQ_ADDR_H => self.cmdq_high.set(value),
+            offset::CMDQ_ADDR_L_SZ => {
+                if value & 0xFFF != 0 {
+                    self.refuse(Violation::ReadOnly { offset: off, value });
+                }
+                let addr = u64::from(self.cmdq_high.get()) << 32 | u64::from(value & !0xFFF);
+                self.cmdq.set(Some(addr));
+                // Firmware takes the new queue after a short initialisation.
+                let now = self.clock.now_us();
+                self.initializing_until
+                    .set(self.initializing_until.get().max(now + 1_000));
+            }
+            offset::CMD_DBELL => self.ring_command_doorbell(value),
+            offset::FW_REV | offset::CMDIF_REV_FW_SUB | offset::INITIALIZING => {
+                self.refuse(Violation::ReadOnly { offset: off, value })
+            }
+            _ => self.refuse(Violation::Unmodelled {
+                offset: off,
+                write: true,
+            }),
+        }
+    }
+}
+
+impl Drop for Mlx5Function {
+    fn drop(&mut self) {
+        let left = self.violations.get_mut();
+        if !left.is_empty() && !std::thread::panicking() {
+            panic!("device violations nobody checked: {left:#?}");
+        }
+    }
+}

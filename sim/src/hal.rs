@@ -1,0 +1,47 @@
+//! The access layer's [`Hal`] over the device model and the virtual clock: register
+//! accesses go to the model (which counts them); stalls advance virtual time.
+
+use fabboot_hca::Mmio;
+use fabboot_hca::hal::Hal;
+
+use crate::clock::Clock;
+use crate::device::Mlx5Function;
+
+/// The simulated platform for one function.
+#[derive(Debug)]
+pub struct SimHal<'a> {
+    device: &'a Mlx5Function,
+    clock: Clock,
+}
+
+impl<'a> SimHal<'a> {
+    /// A platform whose BAR0 is `device` and whose time is `clock`.
+    pub fn new(device: &'a Mlx5Function, clock: Clock) -> SimHal<'a> {
+        SimHal { device, clock }
+    }
+}
+
+impl Mmio for SimHal<'_> {
+    fn read32(&self, offset: usize) -> u32 {
+        self.device.read32(offset)
+    }
+    fn write32(&self, offset: usize, value: u32) {
+        self.device.write32(offset, value)
+    }
+}
+
+impl Hal for SimHal<'_> {
+    fn read64(&self, offset: usize) -> u64 {
+        u64::from(self.device.read32(offset)) << 32 | u64::from(self.device.read32(offset + 4))
+    }
+    fn write64(&self, offset: usize, value: u64) {
+        self.device.write32(offset, (value >> 32) as u32);
+        self.device.write32(offset + 4, value as u32);
+    }
+    fn stall_us(&self, us: u32) {
+        self.clock.advance_us(u64::from(us));
+    }
+    fn now_us(&self) -> u64 {
+        self.clock.now_us()
+    }
+}
