@@ -22,4 +22,10 @@ pub trait Hal: Mmio {
     fn stall_us(&self, us: u32);
     /// A monotonic time in microseconds.
     fn now_us(&self) -> u64;
+    /// Resets the function (a PCIe function-level reset: Device Control bit 15 of the
+    /// PCI Express capability) and waits the 100 ms the PCIe base specification
+    /// requires before it is used again. Everything an earlier driver left in the
+    /// device (queues, pages, a command in flight) is discarded. Returns `false` when
+    /// the platform cannot reset the function.
+    fn reset_function(&self) -> bool;
 }

@@ -16,12 +16,14 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod bringup;
 pub mod cmdif;
 #[allow(unsafe_code)]
 pub mod dma;
 pub mod hal;
 pub mod ifc;
 pub mod init_seg;
+pub mod plan;
 
 /// 32-bit access to the device's registers at byte offsets from the start of BAR0.
 ///

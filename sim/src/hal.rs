@@ -44,4 +44,9 @@ impl Hal for SimHal<'_> {
     fn now_us(&self) -> u64 {
         self.clock.now_us()
     }
+    fn reset_function(&self) -> bool {
+        self.device.function_level_reset();
+        self.clock.advance_us(100_000);
+        true
+    }
 }

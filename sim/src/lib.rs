@@ -10,3 +10,4 @@ pub mod device;
 pub mod hal;
 pub mod memory;
 pub mod port;
+pub mod scenario;

@@ -4,7 +4,7 @@
 //! * `check-images`: checks the built images with an independent PE parser and x86
 //!   decoder, then proves each check live by breaking a copy of each image.
 //! * `ci`: everything CI runs (formatting, clippy for the host and both Windows
-//!   targets, all tests, `build`, `check-images`).
+//!   targets, all tests, `fabboot-sim hca-bringup`, `build`, `check-images`).
 
 mod images;
 mod pe;
@@ -15,7 +15,8 @@ const USAGE: &str = "usage: cargo xtask <build | check-images | ci | help>
 
   build         build fabboot.sys and ntbootdd.sys for x86_64 and i686 into target/sys/
   check-images  check the built images (PE layout, imports, checksum, instructions)
-  ci            run what CI runs: fmt, clippy (host + Windows targets), tests, build, checks";
+  ci            run what CI runs: fmt, clippy (host + Windows targets), tests,
+                fabboot-sim hca-bringup, build, checks";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -84,6 +85,16 @@ fn ci() -> Result<(), String> {
         }
     }
     cargo(&["test", "--workspace"])?;
+    cargo(&[
+        "run",
+        "--quiet",
+        "--package",
+        "fabboot-sim",
+        "--bin",
+        "fabboot-sim",
+        "--",
+        "hca-bringup",
+    ])?;
     let built = images::build_all()?;
     images::report(&built);
     pe::check_all()?;

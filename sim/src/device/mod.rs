@@ -86,6 +86,10 @@ pub struct Mlx5Function {
     initializing_until: Cell<u64>,
     cmdq: Cell<Option<u64>>,
     cmdq_high: Cell<u32>,
+    /// The queue holding a command the device still owns (left by an earlier driver).
+    command_in_flight: Cell<Option<u64>>,
+    resets: Cell<u32>,
+    port_type_after_reset: Cell<Option<u8>>,
     memory: RefCell<Option<DmaRegion>>,
     fw: RefCell<fw::Firmware>,
     counts: Cell<MmioCounts>,
@@ -114,6 +118,9 @@ impl Mlx5Function {
             initializing_until: Cell::new(now + FW_INIT_US),
             cmdq: Cell::new(None),
             cmdq_high: Cell::new(0),
+            command_in_flight: Cell::new(None),
+            resets: Cell::new(0),
+            port_type_after_reset: Cell::new(None),
             memory: RefCell::new(None),
             fw: RefCell::new(fw::Firmware::connectx4()),
             counts: Cell::new(MmioCounts::default()),
@@ -124,6 +131,48 @@ impl Mlx5Function {
     /// Gives the device its view of host memory (the region the driver uses for DMA).
     pub fn attach_memory(&self, region: DmaRegion) {
         *self.memory.borrow_mut() = Some(region);
+    }
+
+    /// A PCIe function-level reset: firmware returns to its power-on state (function
+    /// disabled, no pages held, no command queue, any command in flight abandoned) and
+    /// initialises again for [`FW_INIT_US`].
+    pub fn function_level_reset(&self) {
+        let mut fresh = fw::Firmware::connectx4();
+        if let Some(port_type) = self.port_type_after_reset.get() {
+            fabboot_hca::ifc::hca_cap::cmd_hca_cap::PORT_TYPE
+                .set(&mut fresh.max_caps, port_type.into());
+            fresh.cur_caps = fresh.max_caps;
+        }
+        *self.fw.borrow_mut() = fresh;
+        self.cmdq.set(None);
+        self.cmdq_high.set(0);
+        self.command_in_flight.set(None);
+        self.resets.set(self.resets.get() + 1);
+        self.initializing_until
+            .set(self.clock.now_us() + FW_INIT_US);
+    }
+
+    /// Makes the port report `port_type` (0 InfiniBand, 1 Ethernet) from the next
+    /// function-level reset on, as a VPI card configured for Ethernet does.
+    pub fn set_port_type_after_reset(&self, port_type: u8) {
+        self.port_type_after_reset.set(Some(port_type));
+    }
+
+    /// Function-level resets so far.
+    pub fn resets(&self) -> u32 {
+        self.resets.get()
+    }
+
+    /// Puts the function in the state an earlier driver (firmware, a loader, a crashed
+    /// kernel) left it in: enabled and initialised with pages at `foreign` (memory the
+    /// new driver does not own), its command queue at `foreign` too, and one of its
+    /// commands still owned by the device.
+    pub fn leave_running(&self, foreign: u64) {
+        self.fw.borrow_mut().leave_running(foreign + 0x10_0000);
+        self.cmdq.set(Some(foreign));
+        self.cmdq_high.set((foreign >> 32) as u32);
+        self.command_in_flight.set(Some(foreign));
+        self.initializing_until.set(self.clock.now_us());
     }
 
     /// Changes vendor and device ID.
@@ -296,6 +345,14 @@ impl Mmio for Mlx5Function {
                     self.refuse(Violation::ReadOnly { offset: off, value });
                 }
                 let addr = u64::from(self.cmdq_high.get()) << 32 | u64::from(value & !0xFFF);
+                if let Some(old) = self.command_in_flight.get() {
+                    // The device would finish that command into memory that is no longer
+                    // the new driver's view of the world: a driver must reset first.
+                    self.refuse(Violation::Doorbell {
+                        what: "command queue moved while the device owns a command",
+                        value: old as u32,
+                    });
+                }
                 self.cmdq.set(Some(addr));
                 // Firmware takes the new queue after a short initialisation.
                 let now = self.clock.now_us();

@@ -1,0 +1,296 @@
+//! Bring-up and teardown of the HCA function (reference/mlx5.md §C.4, §C.5).
+//!
+//! Every instance starts by resetting the function ([`Hal::reset_function`]): firmware,
+//! a loader instance or a crashed kernel may have left it running, with queues, pages
+//! and even a command of theirs still owned by the device. Then: point firmware at our
+//! command queue, ENABLE_HCA, ISSI 1 when offered, boot pages, capabilities lowered so
+//! firmware asks for few init pages, init pages, INIT_HCA.
+
+use crate::cmdif::{CmdError, CmdIf, opcode};
+use crate::dma::DmaRegion;
+use crate::hal::Hal;
+use crate::ifc::cmd::{
+    hdr, manage_pages_in, manage_pages_out, query_hca_cap_out, query_issi_out, query_pages_out,
+    set_hca_cap_in, set_issi_in, teardown_hca_in,
+};
+use crate::ifc::hca_cap::cmd_hca_cap as cap;
+use crate::plan::{MemoryPlan, PAGE};
+
+/// Limits and timeouts of bring-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BringupConfig {
+    /// How long firmware may stay `initializing` (Linux allows 120 s before the first
+    /// command).
+    pub ready_timeout_us: u64,
+    /// How long one command may take.
+    pub cmd_timeout_us: u64,
+    /// log2 of the QPs asked for: QP1, the RC QP to the target and room for a
+    /// reconnect. The largest driver of the init page count.
+    pub log_max_qp: u8,
+    /// log2 of the CQs asked for.
+    pub log_max_cq: u8,
+    /// log2 of the EQs asked for.
+    pub log_max_eq: u8,
+    /// log2 of the memory keys asked for.
+    pub log_max_mkey: u8,
+}
+
+impl BringupConfig {
+    /// What a boot driver needs: 16 QPs, 16 CQs, 4 EQs, 64 memory keys.
+    pub const BOOT: BringupConfig = BringupConfig {
+        ready_timeout_us: 120_000_000,
+        cmd_timeout_us: 10_000_000,
+        log_max_qp: 4,
+        log_max_cq: 4,
+        log_max_eq: 2,
+        log_max_mkey: 6,
+    };
+}
+
+/// Why bring-up or teardown stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BringupError {
+    /// The platform cannot reset the function, so a device left running cannot be
+    /// trusted.
+    ResetUnavailable,
+    /// A command failed.
+    Cmd(CmdError),
+    /// Firmware asked for more pages than the memory plan holds.
+    NotEnoughPages {
+        /// Pages firmware asked for, in total so far.
+        asked: usize,
+        /// Pages the plan holds.
+        reserved: usize,
+    },
+    /// The port runs Ethernet, not InfiniBand.
+    NotInfiniBand {
+        /// `port_type` capability.
+        port_type: u8,
+    },
+    /// Firmware returned, on teardown, a page this driver never gave it.
+    ForeignPage {
+        /// Its physical address.
+        addr: u64,
+    },
+}
+
+impl From<CmdError> for BringupError {
+    fn from(e: CmdError) -> Self {
+        BringupError::Cmd(e)
+    }
+}
+
+/// A brought-up HCA function.
+#[derive(Debug)]
+pub struct Hca {
+    /// The command interface.
+    pub cmd: CmdIf,
+    /// Interface step sequence ID in use.
+    pub issi: u16,
+    /// Current general capabilities, after SET_HCA_CAP.
+    pub caps: [u8; cap::SIZE],
+    /// Boot pages firmware asked for.
+    pub boot_pages: usize,
+    /// Init pages firmware asked for.
+    pub init_pages: usize,
+    plan: MemoryPlan,
+    /// Pages of the plan's pool handed to firmware so far (always the first ones).
+    pages_given: usize,
+}
+
+impl Hca {
+    /// Pages of the plan's pool firmware holds.
+    pub fn pages_given(&self) -> usize {
+        self.pages_given
+    }
+
+    /// The plan this function was brought up with.
+    pub fn plan(&self) -> MemoryPlan {
+        self.plan
+    }
+}
+
+fn header(op: u16, op_mod: u16, buf: &mut [u8]) {
+    hdr::OPCODE.set(buf, op.into());
+    hdr::OP_MOD.set(buf, op_mod.into());
+}
+
+/// Runs a command whose input and output are a bare header (plus `extra` input bytes).
+fn simple<H: Hal>(
+    cmd: &mut CmdIf,
+    hal: &H,
+    dma: &DmaRegion,
+    op: u16,
+    op_mod: u16,
+) -> Result<[u8; 16], CmdError> {
+    let mut input = [0u8; 16];
+    header(op, op_mod, &mut input);
+    let mut out = [0u8; 16];
+    cmd.exec(hal, dma, &input, &mut out)?;
+    Ok(out)
+}
+
+/// Resets the function and brings it up to INIT_HCA.
+pub fn bring_up<H: Hal>(
+    hal: &H,
+    dma: &DmaRegion,
+    plan: MemoryPlan,
+    cfg: BringupConfig,
+) -> Result<Hca, BringupError> {
+    if !hal.reset_function() {
+        return Err(BringupError::ResetUnavailable);
+    }
+    let mut cmd = CmdIf::start(hal, dma, plan.cmd, cfg.ready_timeout_us, cfg.cmd_timeout_us)?;
+    simple(&mut cmd, hal, dma, opcode::ENABLE_HCA, 0)?;
+
+    let mut input = [0u8; 16];
+    header(opcode::QUERY_ISSI, 0, &mut input);
+    let mut out = [0u8; query_issi_out::SIZE];
+    cmd.exec(hal, dma, &input, &mut out)?;
+    let mut issi = query_issi_out::CURRENT_ISSI.get(&out) as u16;
+    if query_issi_out::SUPPORTED_ISSI_DW0.get(&out) & 0b10 != 0 {
+        header(opcode::SET_ISSI, 0, &mut input);
+        set_issi_in::CURRENT_ISSI.set(&mut input, 1);
+        let mut out = [0u8; 16];
+        cmd.exec(hal, dma, &input, &mut out)?;
+        issi = 1;
+    }
+
+    let mut hca = Hca {
+        cmd,
+        issi,
+        caps: [0; cap::SIZE],
+        boot_pages: 0,
+        init_pages: 0,
+        plan,
+        pages_given: 0,
+    };
+    hca.boot_pages = satisfy_pages(&mut hca, hal, dma, 1)?;
+
+    // Start from the current capabilities; lower only what sizes firmware's tables.
+    let mut input = [0u8; 16];
+    header(opcode::QUERY_HCA_CAP, 1, &mut input);
+    let mut out = [0u8; query_hca_cap_out::SIZE];
+    hca.cmd.exec(hal, dma, &input, &mut out)?;
+    let at = query_hca_cap_out::CAPABILITY.byte();
+    hca.caps.copy_from_slice(&out[at..at + cap::SIZE]);
+    let port_type = cap::PORT_TYPE.get(&hca.caps) as u8;
+    if port_type != 0 {
+        return Err(BringupError::NotInfiniBand { port_type });
+    }
+    for (field, want) in [
+        (cap::LOG_MAX_QP, cfg.log_max_qp),
+        (cap::LOG_MAX_CQ, cfg.log_max_cq),
+        (cap::LOG_MAX_EQ, cfg.log_max_eq),
+        (cap::LOG_MAX_MKEY, cfg.log_max_mkey),
+    ] {
+        let current = field.get(&hca.caps);
+        field.set(&mut hca.caps, current.min(want.into()));
+    }
+    // 128-entry P_Key table, no mailbox checksums (we never sign mailboxes), 4 KiB UARs.
+    cap::PKEY_TABLE_SIZE.set(&mut hca.caps, 0);
+    cap::CMDIF_CHECKSUM.set(&mut hca.caps, 0);
+    cap::LOG_UAR_PAGE_SZ.set(&mut hca.caps, 0);
+    let mut set = [0u8; set_hca_cap_in::SIZE];
+    header(opcode::SET_HCA_CAP, 0, &mut set);
+    set[at..at + cap::SIZE].copy_from_slice(&hca.caps);
+    let mut out = [0u8; 16];
+    hca.cmd.exec(hal, dma, &set, &mut out)?;
+
+    hca.init_pages = satisfy_pages(&mut hca, hal, dma, 2)?;
+    let mut init = [0u8; 32];
+    header(opcode::INIT_HCA, 0, &mut init);
+    hca.cmd.exec(hal, dma, &init, &mut out)?;
+    Ok(hca)
+}
+
+/// Asks firmware how many pages it wants for `phase` (1 boot, 2 init) and gives them
+/// from the plan's pool; returns how many it asked for.
+fn satisfy_pages<H: Hal>(
+    hca: &mut Hca,
+    hal: &H,
+    dma: &DmaRegion,
+    phase: u16,
+) -> Result<usize, BringupError> {
+    let out = simple(&mut hca.cmd, hal, dma, opcode::QUERY_PAGES, phase)?;
+    // num_pages is signed: zero or negative means nothing to give.
+    let asked = query_pages_out::NUM_PAGES.get(&out) as u32 as i32;
+    let Ok(asked) = usize::try_from(asked) else {
+        return Ok(0);
+    };
+    let pool = hca.plan.firmware_page_count();
+    if hca.pages_given + asked > pool {
+        // Tell firmware we cannot give them, as the PRM asks, then stop.
+        let _ = simple(&mut hca.cmd, hal, dma, opcode::MANAGE_PAGES, 0);
+        return Err(BringupError::NotEnoughPages {
+            asked: hca.pages_given + asked,
+            reserved: pool,
+        });
+    }
+    let per_command = (hca.plan.cmd.max_input() - manage_pages_in::PAS.byte()) / 8;
+    let mut input = [0u8; 16 + 8 * 510];
+    let per_command = per_command.min(510);
+    let mut left = asked;
+    while left > 0 {
+        let n = left.min(per_command);
+        let len = manage_pages_in::PAS.byte() + 8 * n;
+        let buf = &mut input[..len];
+        buf.fill(0);
+        header(opcode::MANAGE_PAGES, 1, buf);
+        manage_pages_in::INPUT_NUM_ENTRIES.set(buf, n as u64);
+        for i in 0..n {
+            let page = hca.plan.firmware_pages.offset + (hca.pages_given + i) * PAGE;
+            let addr = dma.phys(page).unwrap_or(u64::MAX);
+            let at = manage_pages_in::PAS.byte() + 8 * i;
+            buf[at..at + 8].copy_from_slice(&addr.to_be_bytes());
+        }
+        let mut out = [0u8; 16];
+        hca.cmd.exec(hal, dma, buf, &mut out)?;
+        hca.pages_given += n;
+        left -= n;
+    }
+    Ok(asked)
+}
+
+/// Returns the function to the disabled state: TEARDOWN_HCA, every page taken back
+/// (each must be one we gave), DISABLE_HCA. Returns the pages taken back.
+pub fn teardown<H: Hal>(hca: &mut Hca, hal: &H, dma: &DmaRegion) -> Result<usize, BringupError> {
+    let mut input = [0u8; 16];
+    header(opcode::TEARDOWN_HCA, 0, &mut input);
+    teardown_hca_in::PROFILE.set(&mut input, 0);
+    let mut out = [0u8; 16];
+    hca.cmd.exec(hal, dma, &input, &mut out)?;
+
+    let pool = hca.plan.firmware_pages;
+    let (pool_start, pool_end) = (
+        dma.phys(pool.offset).unwrap_or(0),
+        dma.phys(pool.end()).unwrap_or(0),
+    );
+    let mut taken = 0;
+    let mut out = [0u8; 16 + 8 * 510];
+    loop {
+        let want = hca.pages_given.saturating_sub(taken).min(510);
+        if want == 0 {
+            break;
+        }
+        header(opcode::MANAGE_PAGES, 2, &mut input);
+        manage_pages_in::INPUT_NUM_ENTRIES.set(&mut input, want as u64);
+        let len = manage_pages_out::PAS.byte() + 8 * want;
+        hca.cmd.exec(hal, dma, &input, &mut out[..len])?;
+        let got = (manage_pages_out::OUTPUT_NUM_ENTRIES.get(&out) as usize).min(want);
+        for i in 0..got {
+            let at = manage_pages_out::PAS.byte() + 8 * i;
+            let addr = u64::from_be_bytes(out[at..at + 8].try_into().unwrap_or([0xFF; 8]));
+            if !(pool_start..pool_end).contains(&addr) {
+                return Err(BringupError::ForeignPage { addr });
+            }
+        }
+        taken += got;
+        if got == 0 {
+            break;
+        }
+    }
+    simple(&mut hca.cmd, hal, dma, opcode::DISABLE_HCA, 0)?;
+    hca.pages_given = hca.pages_given.saturating_sub(taken);
+    Ok(taken)
+}
