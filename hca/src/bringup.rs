@@ -16,6 +16,12 @@ use crate::ifc::cmd::{
 use crate::ifc::hca_cap::cmd_hca_cap as cap;
 use crate::plan::{MemoryPlan, PAGE};
 
+/// Pages per MANAGE_PAGES command: one mailbox block's worth (as iPXE does), so the
+/// command's buffer stays small enough for a kernel stack.
+const PAGES_PER_COMMAND: usize = 62;
+/// Bytes of the capability area the driver reads and writes: the general caps.
+const CAPS_PREFIX: usize = 16 + cap::SIZE;
+
 /// Limits and timeouts of bring-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BringupConfig {
@@ -170,8 +176,9 @@ pub fn bring_up<H: Hal>(
     // Start from the current capabilities; lower only what sizes firmware's tables.
     let mut input = [0u8; 16];
     header(opcode::QUERY_HCA_CAP, 1, &mut input);
-    let mut out = [0u8; query_hca_cap_out::SIZE];
-    hca.cmd.exec(hal, dma, &input, &mut out)?;
+    let mut out = [0u8; CAPS_PREFIX];
+    hca.cmd
+        .exec_sized(hal, dma, &input, 16, &mut out, query_hca_cap_out::SIZE)?;
     let at = query_hca_cap_out::CAPABILITY.byte();
     hca.caps.copy_from_slice(&out[at..at + cap::SIZE]);
     let port_type = cap::PORT_TYPE.get(&hca.caps) as u8;
@@ -191,11 +198,12 @@ pub fn bring_up<H: Hal>(
     cap::PKEY_TABLE_SIZE.set(&mut hca.caps, 0);
     cap::CMDIF_CHECKSUM.set(&mut hca.caps, 0);
     cap::LOG_UAR_PAGE_SZ.set(&mut hca.caps, 0);
-    let mut set = [0u8; set_hca_cap_in::SIZE];
+    let mut set = [0u8; CAPS_PREFIX];
     header(opcode::SET_HCA_CAP, 0, &mut set);
     set[at..at + cap::SIZE].copy_from_slice(&hca.caps);
     let mut out = [0u8; 16];
-    hca.cmd.exec(hal, dma, &set, &mut out)?;
+    hca.cmd
+        .exec_sized(hal, dma, &set, set_hca_cap_in::SIZE, &mut out, 16)?;
 
     hca.init_pages = satisfy_pages(&mut hca, hal, dma, 2)?;
     let mut init = [0u8; 32];
@@ -227,12 +235,10 @@ fn satisfy_pages<H: Hal>(
             reserved: pool,
         });
     }
-    let per_command = (hca.plan.cmd.max_input() - manage_pages_in::PAS.byte()) / 8;
-    let mut input = [0u8; 16 + 8 * 510];
-    let per_command = per_command.min(510);
+    let mut input = [0u8; 16 + 8 * PAGES_PER_COMMAND];
     let mut left = asked;
     while left > 0 {
-        let n = left.min(per_command);
+        let n = left.min(PAGES_PER_COMMAND);
         let len = manage_pages_in::PAS.byte() + 8 * n;
         let buf = &mut input[..len];
         buf.fill(0);
@@ -267,9 +273,9 @@ pub fn teardown<H: Hal>(hca: &mut Hca, hal: &H, dma: &DmaRegion) -> Result<usize
         dma.phys(pool.end()).unwrap_or(0),
     );
     let mut taken = 0;
-    let mut out = [0u8; 16 + 8 * 510];
+    let mut out = [0u8; 16 + 8 * PAGES_PER_COMMAND];
     loop {
-        let want = hca.pages_given.saturating_sub(taken).min(510);
+        let want = hca.pages_given.saturating_sub(taken).min(PAGES_PER_COMMAND);
         if want == 0 {
             break;
         }

@@ -23,6 +23,7 @@ pub mod opcode {
     pub const SET_HCA_CAP: u16 = 0x109;
     pub const QUERY_ISSI: u16 = 0x10A;
     pub const SET_ISSI: u16 = 0x10B;
+    pub const NOP: u16 = 0x80D;
 }
 
 /// `type` of a command entry: PCIe command transport.
@@ -245,21 +246,47 @@ impl CmdIf {
         input: &[u8],
         output: &mut [u8],
     ) -> Result<(), CmdError> {
+        let out_len = output.len();
+        self.exec_sized(hal, dma, input, input.len(), output, out_len)
+    }
+
+    /// As [`CmdIf::exec`] for commands whose declared lengths exceed what the caller
+    /// needs to hold (QUERY_HCA_CAP's 4 KiB capability area, of which 256 bytes are
+    /// used): the input is `input` followed by zeros up to `in_len`, and only the first
+    /// `output.len()` bytes of the `out_len`-byte output are copied out. Large payloads
+    /// thus never sit on a kernel stack.
+    pub fn exec_sized<H: Hal>(
+        &mut self,
+        hal: &H,
+        dma: &DmaRegion,
+        input: &[u8],
+        in_len: usize,
+        output: &mut [u8],
+        out_len: usize,
+    ) -> Result<(), CmdError> {
         let opcode = hdr::OPCODE.get(input) as u16;
         let op_mod = hdr::OP_MOD.get(input) as u16;
-        if input.len() < hdr::LEN || input.len() > self.layout.max_input() {
+        if in_len < hdr::LEN
+            || in_len > self.layout.max_input()
+            || input.len() > in_len
+            || input.len() < hdr::LEN
+        {
             let max = self.layout.max_input();
             return Err(CmdError::TooLong {
                 opcode,
-                len: input.len(),
+                len: in_len,
                 max,
             });
         }
-        if output.len() < hdr::LEN || output.len() > self.layout.max_output() {
+        if out_len < hdr::LEN
+            || out_len > self.layout.max_output()
+            || output.len() > out_len
+            || output.len() < hdr::LEN
+        {
             let max = self.layout.max_output();
             return Err(CmdError::TooLong {
                 opcode,
-                len: output.len(),
+                len: out_len,
                 max,
             });
         }
@@ -268,8 +295,8 @@ impl CmdIf {
             t => t,
         };
         let token = self.token;
-        let in_blocks = blocks(input.len());
-        let out_blocks = blocks(output.len());
+        let in_blocks = blocks(in_len);
+        let out_blocks = blocks(out_len);
         self.chain(
             dma,
             self.layout.input,
@@ -281,8 +308,8 @@ impl CmdIf {
 
         let mut e = [0u8; entry::SIZE];
         entry::TYPE.set(&mut e, ENTRY_TYPE_PCIE.into());
-        entry::INPUT_LENGTH.set(&mut e, input.len() as u64);
-        entry::OUTPUT_LENGTH.set(&mut e, output.len() as u64);
+        entry::INPUT_LENGTH.set(&mut e, in_len as u64);
+        entry::OUTPUT_LENGTH.set(&mut e, out_len as u64);
         if in_blocks > 0 {
             set_pointer(
                 &mut e,
@@ -423,8 +450,9 @@ impl CmdIf {
                     what: "output mailbox token",
                 });
             }
+            // Every block is checked; only those the caller has room for are copied.
             let Some(dst) = out.get_mut(i * MAILBOX_DATA..) else {
-                break;
+                continue;
             };
             let n = dst.len().min(MAILBOX_DATA);
             dst[..n].copy_from_slice(&block[..n]);

@@ -96,6 +96,7 @@ pub fn opcode_name(op: u16) -> &'static str {
         SET_HCA_CAP => "SET_HCA_CAP",
         QUERY_ISSI => "QUERY_ISSI",
         SET_ISSI => "SET_ISSI",
+        NOP => "NOP",
         _ => "?",
     }
 }

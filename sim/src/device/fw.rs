@@ -82,6 +82,8 @@ pub struct Firmware {
     pub init_pages_asked: u32,
     /// Every command executed: (opcode, op_mod, status).
     pub history: Vec<(u16, u16, u8)>,
+    /// The whole input of the last command, as the transport reassembled it.
+    pub last_input: Vec<u8>,
 }
 
 /// Capability fields the driver may lower with SET_HCA_CAP.
@@ -143,6 +145,7 @@ impl Firmware {
             cur_caps: max,
             init_pages_asked: 0,
             history: Vec::new(),
+            last_input: Vec::new(),
         }
     }
 
@@ -183,6 +186,7 @@ impl Firmware {
         mem: &DmaRegion,
         _clock: &Clock,
     ) -> Reply {
+        self.last_input = input.to_vec();
         let reply = self.dispatch(op, op_mod, input, out_len, mem);
         let reply = match reply {
             Reply {
@@ -299,6 +303,8 @@ impl Firmware {
                 Reply::ok(out)
             }
             opcode::SET_HCA_CAP => self.set_hca_cap(op_mod, input),
+            // NOP: any input, a bare header out (a liveness probe).
+            opcode::NOP => header_only(),
             opcode::INIT_HCA => {
                 if self.initialized {
                     return Reply::refuse(status::BAD_SYS_STATE, "INIT_HCA twice");
