@@ -13,6 +13,7 @@
 
 pub mod cmd;
 pub mod hca_cap;
+pub mod objects;
 
 /// A field of a PRM structure: `width` bits starting `bit` bits into the structure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,6 +209,35 @@ pub const ALL: &[IfcStruct] = &[
     cmd::teardown_hca_in::STRUCT,
     cmd::teardown_hca_out::STRUCT,
     hca_cap::cmd_hca_cap::STRUCT,
+    objects::alloc_uar_out::STRUCT,
+    objects::dealloc_uar_in::STRUCT,
+    objects::alloc_pd_out::STRUCT,
+    objects::dealloc_pd_in::STRUCT,
+    objects::mkc::STRUCT,
+    objects::create_mkey_in::STRUCT,
+    objects::create_mkey_out::STRUCT,
+    objects::destroy_mkey_in::STRUCT,
+    objects::query_special_contexts_out::STRUCT,
+    objects::eqc::STRUCT,
+    objects::create_eq_in::STRUCT,
+    objects::create_eq_out::STRUCT,
+    objects::destroy_eq_in::STRUCT,
+    objects::cqc::STRUCT,
+    objects::create_cq_in::STRUCT,
+    objects::create_cq_out::STRUCT,
+    objects::destroy_cq_in::STRUCT,
+    objects::ads::STRUCT,
+    objects::qpc::STRUCT,
+    objects::create_qp_in::STRUCT,
+    objects::create_qp_out::STRUCT,
+    objects::rst2init_qp_in::STRUCT,
+    objects::init2rtr_qp_in::STRUCT,
+    objects::rtr2rts_qp_in::STRUCT,
+    objects::qp_2err_in::STRUCT,
+    objects::qp_2rst_in::STRUCT,
+    objects::destroy_qp_in::STRUCT,
+    objects::mad_ifc_in::STRUCT,
+    objects::mad_ifc_out::STRUCT,
 ];
 
 #[cfg(test)]
