@@ -23,6 +23,7 @@ pub mod dma;
 pub mod hal;
 pub mod ifc;
 pub mod init_seg;
+pub mod objects;
 pub mod plan;
 
 /// 32-bit access to the device's registers at byte offsets from the start of BAR0.
