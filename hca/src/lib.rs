@@ -25,6 +25,7 @@ pub mod ifc;
 pub mod init_seg;
 pub mod objects;
 pub mod plan;
+pub mod resources;
 
 /// 32-bit access to the device's registers at byte offsets from the start of BAR0.
 ///

@@ -2,14 +2,63 @@
 //! region, computed before the region exists so the miniport can ask its port driver
 //! for exactly [`MemoryPlan::total`] bytes (uncached extension, or the dump region).
 //!
-//! Today it holds the command interface and the firmware page pool; queues join it as
-//! the layers that use them land.
+//! It holds the command interface, the firmware page pool, the event queue, two
+//! completion queues (QP1's and the RC QP's), the two QPs' work queues and their
+//! doorbell records. Queue shapes are constants: what a boot driver needs.
 
 use crate::cmdif::{CmdLayout, MAILBOX_STRIDE};
 use crate::dma::Span;
 
 /// Firmware page size.
 pub const PAGE: usize = 4096;
+
+/// log2 of EQ entries: 64 EQEs, one page.
+pub const EQ_LOG_SIZE: u8 = 6;
+/// log2 of CQ entries: 64 CQEs, one page each.
+pub const CQ_LOG_SIZE: u8 = 6;
+/// QP1: 16 receive entries of two scatter entries (GRH, MAD), 16 send WQE blocks.
+pub const GSI_SHAPE: QueueShape = QueueShape {
+    log_rq_size: 4,
+    log_rq_stride: 1,
+    log_sq_size: 4,
+};
+/// The RC QP: 32 receive entries of one scatter entry, 64 send WQE blocks.
+pub const RC_SHAPE: QueueShape = QueueShape {
+    log_rq_size: 5,
+    log_rq_stride: 0,
+    log_sq_size: 6,
+};
+
+/// Sizes of a QP's work queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueShape {
+    /// log2 of receive entries.
+    pub log_rq_size: u8,
+    /// Receive stride is `16 << log_rq_stride`.
+    pub log_rq_stride: u8,
+    /// log2 of 64-byte send blocks.
+    pub log_sq_size: u8,
+}
+
+impl QueueShape {
+    /// Bytes of the work-queue buffer (receive queue, then send queue).
+    pub const fn bytes(&self) -> usize {
+        ((16usize << self.log_rq_stride) << self.log_rq_size) + (64usize << self.log_sq_size)
+    }
+}
+
+/// The doorbell records, each 8 bytes, 64 bytes apart in one page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Doorbells {
+    /// QP1's CQ.
+    pub gsi_cq: Span,
+    /// The RC QP's CQ.
+    pub rc_cq: Span,
+    /// QP1.
+    pub gsi_qp: Span,
+    /// The RC QP.
+    pub rc_qp: Span,
+}
 
 /// What the plan must hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +90,18 @@ pub struct MemoryPlan {
     pub cmd: CmdLayout,
     /// Pages handed to firmware.
     pub firmware_pages: Span,
+    /// The event queue's ring.
+    pub eq: Span,
+    /// QP1's completion queue ring.
+    pub gsi_cq: Span,
+    /// The RC QP's completion queue ring.
+    pub rc_cq: Span,
+    /// QP1's work queues.
+    pub gsi_qp: Span,
+    /// The RC QP's work queues.
+    pub rc_qp: Span,
+    /// Doorbell records.
+    pub doorbells: Doorbells,
     /// Bytes the region must have.
     pub total: usize,
 }
@@ -64,6 +125,30 @@ impl MemoryPlan {
             offset: align(output.offset + output.len, PAGE),
             len: cfg.firmware_pages * PAGE,
         };
+        let eq = page_after(firmware_pages, 64 << EQ_LOG_SIZE);
+        let gsi_cq = page_after(eq, 64 << CQ_LOG_SIZE);
+        let rc_cq = page_after(gsi_cq, 64 << CQ_LOG_SIZE);
+        let gsi_qp = page_after(rc_cq, GSI_SHAPE.bytes());
+        let rc_qp = page_after(gsi_qp, RC_SHAPE.bytes());
+        let db = page_after(rc_qp, PAGE);
+        let doorbells = Doorbells {
+            gsi_cq: Span {
+                offset: db.offset,
+                len: 8,
+            },
+            rc_cq: Span {
+                offset: db.offset + 64,
+                len: 8,
+            },
+            gsi_qp: Span {
+                offset: db.offset + 128,
+                len: 8,
+            },
+            rc_qp: Span {
+                offset: db.offset + 192,
+                len: 8,
+            },
+        };
         MemoryPlan {
             cmd: CmdLayout {
                 queue,
@@ -71,13 +156,27 @@ impl MemoryPlan {
                 output,
             },
             firmware_pages,
-            total: firmware_pages.offset + firmware_pages.len,
+            eq,
+            gsi_cq,
+            rc_cq,
+            gsi_qp,
+            rc_qp,
+            doorbells,
+            total: db.offset + db.len,
         }
     }
 
     /// Number of firmware pages the plan holds.
     pub const fn firmware_page_count(&self) -> usize {
         self.firmware_pages.len / PAGE
+    }
+}
+
+/// A span of `len` bytes (rounded up to whole pages) at the page after `prev`.
+const fn page_after(prev: Span, len: usize) -> Span {
+    Span {
+        offset: align(prev.offset + prev.len, PAGE),
+        len: align(len, PAGE),
     }
 }
 
@@ -92,16 +191,34 @@ mod tests {
     #[test]
     fn buffers_are_disjoint_aligned_and_inside_the_total() {
         let p = MemoryPlan::new(PlanConfig::BOOT);
-        let spans = [p.cmd.queue, p.cmd.input, p.cmd.output, p.firmware_pages];
+        let spans = [
+            p.cmd.queue,
+            p.cmd.input,
+            p.cmd.output,
+            p.firmware_pages,
+            p.eq,
+            p.gsi_cq,
+            p.rc_cq,
+            p.gsi_qp,
+            p.rc_qp,
+            p.doorbells.gsi_cq,
+            p.doorbells.rc_cq,
+            p.doorbells.gsi_qp,
+            p.doorbells.rc_qp,
+        ];
         for (i, a) in spans.iter().enumerate() {
-            assert_eq!(a.offset % PAGE, 0, "{a:?}");
+            assert_eq!(a.offset % 8, 0, "{a:?}");
             assert!(a.end() <= p.total);
             for b in &spans[i + 1..] {
                 assert!(a.end() <= b.offset || b.end() <= a.offset, "{a:?} {b:?}");
             }
         }
         assert_eq!(p.firmware_page_count(), 128);
-        assert_eq!(p.total, 4096 + 8192 + 8192 + 128 * 4096);
+        assert_eq!(
+            p.total,
+            4096 + 8192 + 8192 + 128 * 4096 + 4096 * (1 + 1 + 1 + 1 + 2 + 1)
+        );
+        assert_eq!(p.rc_qp.len, 2 * PAGE, "RC work queues: 512 + 4096 bytes");
         assert!(p.cmd.max_input() >= 0x1010 && p.cmd.max_output() >= 0x1010);
     }
 }

@@ -2,7 +2,9 @@
 //! `fabboot-sim` command and the tests.
 
 use fabboot_hca::bringup::{self, BringupConfig};
+use fabboot_hca::objects;
 use fabboot_hca::plan::{MemoryPlan, PlanConfig};
+use fabboot_hca::resources::{self, Resources};
 
 use crate::clock::Clock;
 use crate::device::{Mlx5Function, MmioCounts, Violation};
@@ -39,6 +41,28 @@ pub struct BringupReport {
     pub mmio: MmioCounts,
     pub virtual_us: u64,
     pub violations: Vec<Violation>,
+    /// The objects created after INIT_HCA.
+    pub resources: Resources,
+    /// PortInfo through MAD_IFC: (PortState, LID, SM LID).
+    pub port_info: (u8, u16, u16),
+}
+
+/// The LID the scenario's subnet manager gave the port, and the SM's.
+pub const LID: u16 = 0x11;
+/// See [`LID`].
+pub const SM_LID: u16 = 0x01;
+
+/// A SubnGet(PortInfo) SMP for the local port (LID-routed, IBTA vol. 1 §14.2.1.1).
+pub fn get_port_info() -> [u8; 256] {
+    let mut mad = [0u8; 256];
+    mad[0] = 1; // base version
+    mad[1] = 0x01; // class: subnet management, LID routed
+    mad[2] = 1; // class version
+    mad[3] = 0x01; // Get
+    mad[8..16].copy_from_slice(&0x6662_6F6F_7400_0001u64.to_be_bytes()); // transaction ID
+    mad[16..18].copy_from_slice(&0x0015u16.to_be_bytes()); // PortInfo
+    mad[20..24].copy_from_slice(&1u32.to_be_bytes()); // port 1
+    mad
 }
 
 /// Brings the function up from `start` with the boot driver's plan and caps, then
@@ -49,6 +73,7 @@ pub fn hca_bringup(start: Start) -> Result<BringupReport, String> {
     let memory = HostMemory::new(plan.total, DMA_PHYS);
     let device = Mlx5Function::connectx4(BAR0, clock.clone());
     device.attach_memory(memory.region());
+    device.firmware_mut().port.activate(LID, SM_LID, 0, 18);
     if start == Start::LeftRunning {
         device.leave_running(FOREIGN);
     }
@@ -57,22 +82,39 @@ pub fn hca_bringup(start: Start) -> Result<BringupReport, String> {
     let result = bringup::bring_up(&hal, &dma, plan, BringupConfig::BOOT)
         .map_err(|e| format!("bring-up failed: {e:?}"))
         .and_then(|mut hca| {
+            let res = resources::open(&mut hca, &hal, &dma)
+                .map_err(|e| format!("creating objects failed: {e:?}"))?;
+            let answer =
+                objects::mad_ifc(&mut hca.cmd, &hal, &dma, resources::PORT, &get_port_info())
+                    .map_err(|e| format!("MAD_IFC failed: {e:?}"))?;
+            let data = &answer[64..128];
+            let port_info = (
+                data[32] & 0xF,
+                u16::from_be_bytes([data[16], data[17]]),
+                u16::from_be_bytes([data[18], data[19]]),
+            );
+            resources::close(&mut hca, &hal, &dma, &res)
+                .map_err(|e| format!("destroying objects failed: {e:?}"))?;
             let returned = bringup::teardown(&mut hca, &hal, &dma)
                 .map_err(|e| format!("teardown failed: {e:?}"))?;
-            Ok((hca.boot_pages, hca.init_pages, returned))
+            Ok((hca.boot_pages, hca.init_pages, returned, res, port_info))
         });
-    let report = result.map(|(boot_pages, init_pages, pages_returned)| BringupReport {
-        start,
-        plan,
-        commands: device.firmware().history.clone(),
-        boot_pages,
-        init_pages,
-        pages_returned,
-        resets: device.resets(),
-        mmio: device.mmio_counts(),
-        virtual_us: clock.now_us(),
-        violations: device.take_violations(),
-    });
+    let report = result.map(
+        |(boot_pages, init_pages, pages_returned, resources, port_info)| BringupReport {
+            start,
+            plan,
+            commands: device.firmware().history.clone(),
+            boot_pages,
+            init_pages,
+            pages_returned,
+            resets: device.resets(),
+            mmio: device.mmio_counts(),
+            virtual_us: clock.now_us(),
+            violations: device.take_violations(),
+            resources,
+            port_info,
+        },
+    );
     // Whatever happened, the violations are in the report or the error.
     let leftover = device.take_violations();
     match report {
@@ -97,6 +139,31 @@ pub fn opcode_name(op: u16) -> &'static str {
         QUERY_ISSI => "QUERY_ISSI",
         SET_ISSI => "SET_ISSI",
         NOP => "NOP",
+        _ => object_opcode_name(op),
+    }
+}
+
+fn object_opcode_name(op: u16) -> &'static str {
+    use fabboot_hca::objects::opcode::*;
+    match op {
+        CREATE_MKEY => "CREATE_MKEY",
+        DESTROY_MKEY => "DESTROY_MKEY",
+        CREATE_EQ => "CREATE_EQ",
+        DESTROY_EQ => "DESTROY_EQ",
+        CREATE_CQ => "CREATE_CQ",
+        DESTROY_CQ => "DESTROY_CQ",
+        CREATE_QP => "CREATE_QP",
+        DESTROY_QP => "DESTROY_QP",
+        RST2INIT_QP => "RST2INIT_QP",
+        INIT2RTR_QP => "INIT2RTR_QP",
+        RTR2RTS_QP => "RTR2RTS_QP",
+        QP_2ERR => "2ERR_QP",
+        QP_2RST => "2RST_QP",
+        MAD_IFC => "MAD_IFC",
+        ALLOC_PD => "ALLOC_PD",
+        DEALLOC_PD => "DEALLOC_PD",
+        ALLOC_UAR => "ALLOC_UAR",
+        DEALLOC_UAR => "DEALLOC_UAR",
         _ => "?",
     }
 }

@@ -61,6 +61,15 @@ fn hca_bringup() -> ExitCode {
                     (r.boot_pages + r.init_pages) * 4,
                     r.pages_returned
                 );
+                let o = r.resources;
+                println!(
+                    "objects: UAR {:#x}, PD {}, lkey {:#x}, EQ {:#x}, CQs {:#x}/{:#x}, QP1 {:#x} (RTS), RC QP {:#x} (RST)",
+                    o.uar, o.pd, o.lkey, o.eqn, o.gsi_cqn, o.rc_cqn, o.gsi_qpn, o.rc_qpn
+                );
+                println!(
+                    "PortInfo via MAD_IFC: state {}, LID {:#x}, SM LID {:#x}",
+                    r.port_info.0, r.port_info.1, r.port_info.2
+                );
                 println!(
                     "register accesses: {} reads, {} writes",
                     r.mmio.reads, r.mmio.writes

@@ -18,6 +18,8 @@ use fabboot_hca::ifc::cmd::{
 };
 use fabboot_hca::ifc::hca_cap::cmd_hca_cap as cap;
 
+use super::objects::Objects;
+use super::port::Port;
 use crate::clock::Clock;
 
 /// Command status values (reference/mlx5.md §C.3).
@@ -84,6 +86,10 @@ pub struct Firmware {
     pub history: Vec<(u16, u16, u8)>,
     /// The whole input of the last command, as the transport reassembled it.
     pub last_input: Vec<u8>,
+    /// Objects created since INIT_HCA.
+    pub objects: Objects,
+    /// The physical port.
+    pub port: Port,
 }
 
 /// Capability fields the driver may lower with SET_HCA_CAP.
@@ -146,6 +152,8 @@ impl Firmware {
             init_pages_asked: 0,
             history: Vec::new(),
             last_input: Vec::new(),
+            objects: Objects::default(),
+            port: Port::unconfigured(0x0002_C903_0010_1013),
         }
     }
 
@@ -328,7 +336,15 @@ impl Firmware {
                         status::BAD_SYS_STATE,
                         "graceful TEARDOWN_HCA of an uninitialised HCA",
                     ),
+                    0 if self.objects.live() > 0 => Reply::refuse(
+                        status::BAD_SYS_STATE,
+                        format!(
+                            "graceful TEARDOWN_HCA with {} objects alive",
+                            self.objects.live()
+                        ),
+                    ),
                     0 | 1 => {
+                        self.objects = Objects::default();
                         self.initialized = false;
                         self.init_queried = false;
                         self.demand = 0;
@@ -339,6 +355,16 @@ impl Firmware {
                         format!("teardown profile {profile} not modelled"),
                     ),
                 }
+            }
+            _ if Objects::handles(op) => {
+                if !self.initialized {
+                    return Reply::refuse(
+                        status::BAD_SYS_STATE,
+                        format!("object command {op:#x} before INIT_HCA"),
+                    );
+                }
+                self.objects
+                    .dispatch(op, input, &self.cur_caps, mem, &self.port)
             }
             _ => Reply::refuse(status::BAD_OP, format!("opcode {op:#x} not modelled")),
         }

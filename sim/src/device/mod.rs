@@ -10,6 +10,8 @@
 
 pub mod cmd;
 pub mod fw;
+pub mod objects;
+pub mod port;
 
 use std::cell::{Cell, RefCell};
 
@@ -134,10 +136,14 @@ impl Mlx5Function {
     }
 
     /// A PCIe function-level reset: firmware returns to its power-on state (function
-    /// disabled, no pages held, no command queue, any command in flight abandoned) and
-    /// initialises again for [`FW_INIT_US`].
+    /// disabled, no pages or objects held, no command queue, any command in flight
+    /// abandoned) and initialises again for [`FW_INIT_US`].
     pub fn function_level_reset(&self) {
         let mut fresh = fw::Firmware::connectx4();
+        // The port's subnet configuration is the subnet manager's, not the function's:
+        // the model keeps it across the reset (a real link retrains and the SM gives
+        // the same LID back).
+        fresh.port = self.fw.borrow().port.clone();
         if let Some(port_type) = self.port_type_after_reset.get() {
             fabboot_hca::ifc::hca_cap::cmd_hca_cap::PORT_TYPE
                 .set(&mut fresh.max_caps, port_type.into());

@@ -1,0 +1,159 @@
+//! The objects a boot driver keeps for its whole life, created once after INIT_HCA in
+//! the memory the plan reserved: a UAR page, a PD, a local physical-address memory
+//! key, one EQ, a CQ each for QP1 and the RC QP, QP1 (brought to RTS) and the RC QP
+//! (left in RST until a connection gives it a peer).
+
+use crate::bringup::Hca;
+use crate::cmdif::CmdError;
+use crate::dma::DmaRegion;
+use crate::hal::Hal;
+use crate::objects::{
+    self, CqConfig, EqConfig, QpAttrs, QpConfig, ServiceType, Transition, event, opcode,
+};
+use crate::plan::{CQ_LOG_SIZE, EQ_LOG_SIZE, GSI_SHAPE, RC_SHAPE};
+
+/// Q_Key of general-services (QP1) traffic (IBTA vol. 1 §13.5.1).
+pub const GSI_QKEY: u32 = 0x8001_0000;
+/// The physical port.
+pub const PORT: u8 = 1;
+/// Variant byte of the local memory key.
+const LKEY_VARIANT: u8 = 0x42;
+
+/// Events the one EQ subscribes to: port changes, CQ and work-queue errors, internal
+/// errors, page requests and command completions.
+pub const EQ_EVENTS: u64 = 1 << event::PORT_CHANGE
+    | 1 << event::CQ_ERROR
+    | 1 << event::WQ_CATASTROPHIC
+    | 1 << event::INTERNAL_ERROR
+    | 1 << event::PAGE_REQUEST
+    | 1 << event::CMD
+    | 1 << event::WQ_INVALID_REQUEST
+    | 1 << event::WQ_ACCESS_ERROR;
+
+/// Numbers of the objects created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resources {
+    /// UAR page index.
+    pub uar: u32,
+    /// Protection domain.
+    pub pd: u32,
+    /// Local physical-address memory key.
+    pub lkey: u32,
+    /// Event queue.
+    pub eqn: u8,
+    /// QP1's completion queue.
+    pub gsi_cqn: u32,
+    /// The RC QP's completion queue.
+    pub rc_cqn: u32,
+    /// QP1.
+    pub gsi_qpn: u32,
+    /// The RC QP.
+    pub rc_qpn: u32,
+}
+
+/// Creates every object and brings QP1 to RTS.
+pub fn open<H: Hal>(hca: &mut Hca, hal: &H, dma: &DmaRegion) -> Result<Resources, CmdError> {
+    let plan = hca.plan();
+    let cmd = &mut hca.cmd;
+    let uar = objects::alloc_uar(cmd, hal, dma)?;
+    let pd = objects::alloc_pd(cmd, hal, dma)?;
+    let lkey = objects::create_local_pa_mkey(cmd, hal, dma, pd, LKEY_VARIANT)?;
+    let eqn = objects::create_eq(
+        cmd,
+        hal,
+        dma,
+        &EqConfig {
+            ring: plan.eq,
+            log_size: EQ_LOG_SIZE,
+            uar,
+            vector: 0,
+            events: EQ_EVENTS,
+        },
+    )?;
+    let cq = |ring, dbr| CqConfig {
+        ring,
+        log_size: CQ_LOG_SIZE,
+        uar,
+        eqn,
+        dbr,
+    };
+    let gsi_cqn = objects::create_cq(cmd, hal, dma, &cq(plan.gsi_cq, plan.doorbells.gsi_cq))?;
+    let rc_cqn = objects::create_cq(cmd, hal, dma, &cq(plan.rc_cq, plan.doorbells.rc_cq))?;
+    let gsi = QpConfig {
+        st: ServiceType::Gsi,
+        pd,
+        uar,
+        cqn_snd: gsi_cqn,
+        cqn_rcv: gsi_cqn,
+        buffer: plan.gsi_qp,
+        log_rq_size: GSI_SHAPE.log_rq_size,
+        log_rq_stride: GSI_SHAPE.log_rq_stride,
+        log_sq_size: GSI_SHAPE.log_sq_size,
+        dbr: plan.doorbells.gsi_qp,
+    };
+    let gsi_qpn = objects::create_qp(cmd, hal, dma, &gsi)?;
+    let rc = QpConfig {
+        st: ServiceType::Rc,
+        cqn_snd: rc_cqn,
+        cqn_rcv: rc_cqn,
+        buffer: plan.rc_qp,
+        log_rq_size: RC_SHAPE.log_rq_size,
+        log_rq_stride: RC_SHAPE.log_rq_stride,
+        log_sq_size: RC_SHAPE.log_sq_size,
+        dbr: plan.doorbells.rc_qp,
+        ..gsi
+    };
+    let rc_qpn = objects::create_qp(cmd, hal, dma, &rc)?;
+    let attrs = QpAttrs {
+        port: PORT,
+        pkey_index: 0,
+        q_key: GSI_QKEY,
+        ..QpAttrs::default()
+    };
+    for t in [
+        Transition::Rst2Init,
+        Transition::Init2Rtr,
+        Transition::Rtr2Rts,
+    ] {
+        objects::modify_qp(cmd, hal, dma, gsi_qpn, ServiceType::Gsi, t, &attrs)?;
+    }
+    Ok(Resources {
+        uar,
+        pd,
+        lkey,
+        eqn,
+        gsi_cqn,
+        rc_cqn,
+        gsi_qpn,
+        rc_qpn,
+    })
+}
+
+/// Destroys every object, QPs first (each moved to RST), then CQs, the EQ, the key,
+/// the PD and the UAR.
+pub fn close<H: Hal>(
+    hca: &mut Hca,
+    hal: &H,
+    dma: &DmaRegion,
+    r: &Resources,
+) -> Result<(), CmdError> {
+    let cmd = &mut hca.cmd;
+    for (qpn, st) in [(r.rc_qpn, ServiceType::Rc), (r.gsi_qpn, ServiceType::Gsi)] {
+        objects::modify_qp(
+            cmd,
+            hal,
+            dma,
+            qpn,
+            st,
+            Transition::ToRst,
+            &QpAttrs::default(),
+        )?;
+        objects::destroy(cmd, hal, dma, opcode::DESTROY_QP, qpn)?;
+    }
+    objects::destroy(cmd, hal, dma, opcode::DESTROY_CQ, r.rc_cqn)?;
+    objects::destroy(cmd, hal, dma, opcode::DESTROY_CQ, r.gsi_cqn)?;
+    objects::destroy(cmd, hal, dma, opcode::DESTROY_EQ, r.eqn.into())?;
+    objects::destroy(cmd, hal, dma, opcode::DESTROY_MKEY, r.lkey >> 8)?;
+    objects::destroy(cmd, hal, dma, opcode::DEALLOC_PD, r.pd)?;
+    objects::destroy(cmd, hal, dma, opcode::DEALLOC_UAR, r.uar)
+}

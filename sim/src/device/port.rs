@@ -1,0 +1,150 @@
+//! The modelled port's state and its own subnet management agent, which answers the
+//! SMPs a driver passes to it with MAD_IFC: Get(NodeInfo), Get(PortInfo) and
+//! Get(P_KeyTable) (IBTA vol. 1 §14.2.5). Tests set the state: link down, LID
+//! assignment, SM LID and SL, subnet timeout, P_Keys.
+
+/// IB port states (PortInfo.PortState).
+pub mod state {
+    #![allow(missing_docs)]
+    pub const DOWN: u8 = 1;
+    pub const INIT: u8 = 2;
+    pub const ARMED: u8 = 3;
+    pub const ACTIVE: u8 = 4;
+}
+
+/// MAD status: method not supported.
+pub const MAD_STATUS_BAD_METHOD: u16 = 0x0008;
+/// MAD status: method/attribute combination not supported.
+pub const MAD_STATUS_BAD_ATTR: u16 = 0x000C;
+/// MAD status: bad base or class version.
+pub const MAD_STATUS_BAD_VERSION: u16 = 0x0004;
+
+/// What the port is, as its agent reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port {
+    pub state: u8,
+    /// PortPhysicalState: 2 polling, 3 disabled, 5 LinkUp.
+    pub phys_state: u8,
+    pub lid: u16,
+    pub lmc: u8,
+    pub sm_lid: u16,
+    pub sm_sl: u8,
+    pub subnet_timeout: u8,
+    pub gid_prefix: u64,
+    pub node_guid: u64,
+    pub port_guid: u64,
+    /// P_Key table (index 0 is the default partition, 0xFFFF).
+    pub pkeys: Vec<u16>,
+    /// LinkWidthActive (2: 4x).
+    pub link_width_active: u8,
+    /// MTUCap and NeighborMTU (5: 4096).
+    pub mtu_cap: u8,
+}
+
+impl Port {
+    /// A port whose link is up but that no subnet manager has configured yet.
+    pub fn unconfigured(port_guid: u64) -> Port {
+        Port {
+            state: state::INIT,
+            phys_state: 5,
+            lid: 0,
+            lmc: 0,
+            sm_lid: 0,
+            sm_sl: 0,
+            subnet_timeout: 0,
+            gid_prefix: 0xFE80_0000_0000_0000,
+            node_guid: port_guid & !0xFF,
+            port_guid,
+            pkeys: vec![0xFFFF],
+            link_width_active: 2,
+            mtu_cap: 5,
+        }
+    }
+
+    /// The state a subnet manager leaves: ACTIVE with a LID.
+    pub fn activate(&mut self, lid: u16, sm_lid: u16, sm_sl: u8, subnet_timeout: u8) {
+        self.state = state::ACTIVE;
+        self.lid = lid;
+        self.sm_lid = sm_lid;
+        self.sm_sl = sm_sl;
+        self.subnet_timeout = subnet_timeout;
+    }
+
+    /// Answers a 256-byte SMP.
+    pub fn answer(&self, request: &[u8]) -> [u8; 256] {
+        let mut r = [0u8; 256];
+        let n = request.len().min(256);
+        r[..n].copy_from_slice(&request[..n]);
+        let class = r[1];
+        let directed = class == 0x81;
+        let status = if r[0] != 1 || !(class == 0x01 || directed) || r[2] != 1 {
+            MAD_STATUS_BAD_VERSION
+        } else if r[3] != 0x01 {
+            MAD_STATUS_BAD_METHOD
+        } else {
+            let attr = u16::from_be_bytes([r[16], r[17]]);
+            let modifier = u32::from_be_bytes([r[20], r[21], r[22], r[23]]);
+            let data = &mut r[64..128];
+            data.fill(0);
+            match attr {
+                0x0011 => {
+                    self.node_info(data);
+                    0
+                }
+                0x0015 if modifier <= 1 => {
+                    self.port_info(data);
+                    0
+                }
+                0x0016 => {
+                    self.pkey_block(data, modifier as usize);
+                    0
+                }
+                _ => MAD_STATUS_BAD_ATTR,
+            }
+        };
+        r[3] = 0x81; // GetResp
+        let status = if directed { status | 0x8000 } else { status };
+        r[4..6].copy_from_slice(&status.to_be_bytes());
+        r
+    }
+
+    fn node_info(&self, d: &mut [u8]) {
+        d[0] = 1; // BaseVersion
+        d[1] = 1; // ClassVersion
+        d[2] = 1; // NodeType: channel adapter
+        d[3] = 1; // NumPorts
+        d[4..12].copy_from_slice(&self.node_guid.to_be_bytes());
+        d[12..20].copy_from_slice(&self.node_guid.to_be_bytes());
+        d[20..28].copy_from_slice(&self.port_guid.to_be_bytes());
+        d[28..30].copy_from_slice(&(self.pkeys.len() as u16).to_be_bytes());
+        d[30..32].copy_from_slice(&0x1013u16.to_be_bytes());
+        d[36] = 1; // LocalPortNum
+        d[37..40].copy_from_slice(&[0x00, 0x02, 0xC9]); // Mellanox OUI
+    }
+
+    fn port_info(&self, d: &mut [u8]) {
+        d[8..16].copy_from_slice(&self.gid_prefix.to_be_bytes());
+        d[16..18].copy_from_slice(&self.lid.to_be_bytes());
+        d[18..20].copy_from_slice(&self.sm_lid.to_be_bytes());
+        d[20..24].copy_from_slice(&0x0251_0848u32.to_be_bytes()); // CapabilityMask of a CA port
+        d[28] = 1; // LocalPortNum
+        d[29] = self.link_width_active; // LinkWidthEnabled
+        d[30] = 0x07; // LinkWidthSupported: 1x, 4x, 8x
+        d[31] = self.link_width_active;
+        d[32] = 0x70 | (self.state & 0xF); // LinkSpeedSupported | PortState
+        d[33] = (self.phys_state & 0xF) << 4 | 0x2; // PortPhysicalState | LinkDownDefaultState
+        d[34] = self.lmc & 0x7;
+        d[35] = 0x40 | 0x07; // LinkSpeedActive (QDR code) | LinkSpeedEnabled
+        d[36] = (self.mtu_cap & 0xF) << 4 | (self.sm_sl & 0xF); // NeighborMTU | MasterSMSL
+        d[37] = 0x40; // VLCap 4
+        d[41] = self.mtu_cap & 0xF; // MTUCap
+        d[43] = 0x40; // OperationalVLs 4
+        d[51] = self.subnet_timeout & 0x1F;
+    }
+
+    fn pkey_block(&self, d: &mut [u8], block: usize) {
+        for (i, pkey) in self.pkeys.iter().skip(block * 32).take(32).enumerate() {
+            d[2 * i..2 * i + 2].copy_from_slice(&pkey.to_be_bytes());
+        }
+    }
+}
