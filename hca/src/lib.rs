@@ -26,6 +26,7 @@ pub mod init_seg;
 pub mod objects;
 pub mod plan;
 pub mod resources;
+pub mod wqe;
 
 /// 32-bit access to the device's registers at byte offsets from the start of BAR0.
 ///

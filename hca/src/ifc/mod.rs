@@ -12,6 +12,7 @@
 //! programming error the tests catch, not a runtime condition.
 
 pub mod cmd;
+pub mod events;
 pub mod hca_cap;
 pub mod objects;
 
@@ -238,6 +239,11 @@ pub const ALL: &[IfcStruct] = &[
     objects::destroy_qp_in::STRUCT,
     objects::mad_ifc_in::STRUCT,
     objects::mad_ifc_out::STRUCT,
+    events::eqe::STRUCT,
+    events::comp_event::STRUCT,
+    events::cq_error::STRUCT,
+    events::port_state_change_event::STRUCT,
+    events::pages_req_event::STRUCT,
 ];
 
 #[cfg(test)]
