@@ -25,6 +25,7 @@ pub mod ifc;
 pub mod init_seg;
 pub mod objects;
 pub mod plan;
+pub mod queues;
 pub mod resources;
 pub mod wqe;
 

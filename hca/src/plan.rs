@@ -29,6 +29,17 @@ pub const RC_SHAPE: QueueShape = QueueShape {
     log_sq_size: 6,
 };
 
+/// Bytes of a QP1 receive slot: 40-byte GRH and 256-byte MAD, rounded up.
+pub const MAD_SLOT: usize = 512;
+/// QP1 receive slots (one per receive entry).
+pub const MAD_RECV_SLOTS: usize = 16;
+/// QP1 send slots of 256 bytes.
+pub const MAD_SEND_SLOTS: usize = 8;
+/// Bytes of an IU slot.
+pub const IU_SLOT: usize = 256;
+/// IU slots: one per RC receive entry and as many for sends.
+pub const IU_SLOTS: usize = 64;
+
 /// Sizes of a QP's work queues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueShape {
@@ -102,6 +113,12 @@ pub struct MemoryPlan {
     pub rc_qp: Span,
     /// Doorbell records.
     pub doorbells: Doorbells,
+    /// QP1's buffers: [`MAD_RECV_SLOTS`] receive slots of [`MAD_SLOT`] bytes (GRH and
+    /// MAD), then [`MAD_SEND_SLOTS`] send slots of 256 bytes.
+    pub mad_buffers: Span,
+    /// The RC QP's information-unit buffers (SRP IUs): [`IU_SLOTS`] slots of
+    /// [`IU_SLOT`] bytes.
+    pub iu_buffers: Span,
     /// Bytes the region must have.
     pub total: usize,
 }
@@ -130,7 +147,9 @@ impl MemoryPlan {
         let rc_cq = page_after(gsi_cq, 64 << CQ_LOG_SIZE);
         let gsi_qp = page_after(rc_cq, GSI_SHAPE.bytes());
         let rc_qp = page_after(gsi_qp, RC_SHAPE.bytes());
-        let db = page_after(rc_qp, PAGE);
+        let mad_buffers = page_after(rc_qp, MAD_RECV_SLOTS * MAD_SLOT + MAD_SEND_SLOTS * 256);
+        let iu_buffers = page_after(mad_buffers, IU_SLOTS * IU_SLOT);
+        let db = page_after(iu_buffers, PAGE);
         let doorbells = Doorbells {
             gsi_cq: Span {
                 offset: db.offset,
@@ -162,6 +181,8 @@ impl MemoryPlan {
             gsi_qp,
             rc_qp,
             doorbells,
+            mad_buffers,
+            iu_buffers,
             total: db.offset + db.len,
         }
     }
@@ -205,6 +226,8 @@ mod tests {
             p.doorbells.rc_cq,
             p.doorbells.gsi_qp,
             p.doorbells.rc_qp,
+            p.mad_buffers,
+            p.iu_buffers,
         ];
         for (i, a) in spans.iter().enumerate() {
             assert_eq!(a.offset % 8, 0, "{a:?}");
@@ -216,7 +239,7 @@ mod tests {
         assert_eq!(p.firmware_page_count(), 128);
         assert_eq!(
             p.total,
-            4096 + 8192 + 8192 + 128 * 4096 + 4096 * (1 + 1 + 1 + 1 + 2 + 1)
+            4096 + 8192 + 8192 + 128 * 4096 + 4096 * (1 + 1 + 1 + 1 + 2 + 3 + 4 + 1)
         );
         assert_eq!(p.rc_qp.len, 2 * PAGE, "RC work queues: 512 + 4096 bytes");
         assert!(p.cmd.max_input() >= 0x1010 && p.cmd.max_output() >= 0x1010);

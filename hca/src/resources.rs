@@ -6,11 +6,13 @@
 use crate::bringup::Hca;
 use crate::cmdif::CmdError;
 use crate::dma::DmaRegion;
+use crate::dma::Span;
 use crate::hal::Hal;
 use crate::objects::{
     self, CqConfig, EqConfig, QpAttrs, QpConfig, ServiceType, Transition, event, opcode,
 };
-use crate::plan::{CQ_LOG_SIZE, EQ_LOG_SIZE, GSI_SHAPE, RC_SHAPE};
+use crate::plan::{CQ_LOG_SIZE, EQ_LOG_SIZE, GSI_SHAPE, MemoryPlan, QueueShape, RC_SHAPE};
+use crate::queues::{CompletionQueue, EventQueue, RecvQueue, SendQueue};
 
 /// Q_Key of general-services (QP1) traffic (IBTA vol. 1 §13.5.1).
 pub const GSI_QKEY: u32 = 0x8001_0000;
@@ -156,4 +158,69 @@ pub fn close<H: Hal>(
     objects::destroy(cmd, hal, dma, opcode::DESTROY_MKEY, r.lkey >> 8)?;
     objects::destroy(cmd, hal, dma, opcode::DEALLOC_PD, r.pd)?;
     objects::destroy(cmd, hal, dma, opcode::DEALLOC_UAR, r.uar)
+}
+
+/// The driver's side of every queue of [`Resources`], over the plan's memory.
+#[derive(Debug)]
+pub struct Queues {
+    /// QP1's send queue.
+    pub gsi_sq: SendQueue,
+    /// QP1's receive queue.
+    pub gsi_rq: RecvQueue,
+    /// QP1's completion queue.
+    pub gsi_cq: CompletionQueue,
+    /// The RC QP's send queue.
+    pub rc_sq: SendQueue,
+    /// The RC QP's receive queue.
+    pub rc_rq: RecvQueue,
+    /// The RC QP's completion queue.
+    pub rc_cq: CompletionQueue,
+    /// The event queue.
+    pub eq: EventQueue,
+}
+
+impl Queues {
+    /// Queues for freshly created objects (every counter at zero).
+    pub fn new(plan: &MemoryPlan, r: &Resources) -> Queues {
+        let sq = |buffer: Span, shape: QueueShape| Span {
+            offset: buffer.offset + shape.bytes() - (64 << shape.log_sq_size),
+            len: 64 << shape.log_sq_size,
+        };
+        let d = plan.doorbells;
+        Queues {
+            gsi_sq: SendQueue::new(
+                r.gsi_qpn,
+                sq(plan.gsi_qp, GSI_SHAPE),
+                GSI_SHAPE.log_sq_size,
+                d.gsi_qp,
+                r.uar,
+                r.lkey,
+            ),
+            gsi_rq: RecvQueue::new(
+                plan.gsi_qp,
+                GSI_SHAPE.log_rq_size,
+                GSI_SHAPE.log_rq_stride,
+                d.gsi_qp,
+                r.lkey,
+            ),
+            gsi_cq: CompletionQueue::new(plan.gsi_cq, CQ_LOG_SIZE, d.gsi_cq),
+            rc_sq: SendQueue::new(
+                r.rc_qpn,
+                sq(plan.rc_qp, RC_SHAPE),
+                RC_SHAPE.log_sq_size,
+                d.rc_qp,
+                r.uar,
+                r.lkey,
+            ),
+            rc_rq: RecvQueue::new(
+                plan.rc_qp,
+                RC_SHAPE.log_rq_size,
+                RC_SHAPE.log_rq_stride,
+                d.rc_qp,
+                r.lkey,
+            ),
+            rc_cq: CompletionQueue::new(plan.rc_cq, CQ_LOG_SIZE, d.rc_cq),
+            eq: EventQueue::new(plan.eq, EQ_LOG_SIZE, r.eqn, r.uar),
+        }
+    }
 }

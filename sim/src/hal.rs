@@ -35,8 +35,7 @@ impl Hal for SimHal<'_> {
         u64::from(self.device.read32(offset)) << 32 | u64::from(self.device.read32(offset + 4))
     }
     fn write64(&self, offset: usize, value: u64) {
-        self.device.write32(offset, (value >> 32) as u32);
-        self.device.write32(offset + 4, value as u32);
+        self.device.write64(offset, value);
     }
     fn stall_us(&self, us: u32) {
         self.clock.advance_us(u64::from(us));

@@ -9,6 +9,7 @@
 //! the function is dropped.
 
 pub mod cmd;
+pub mod datapath;
 pub mod fw;
 pub mod objects;
 pub mod port;
@@ -66,6 +67,8 @@ pub enum Violation {
         len: usize,
         what: &'static str,
     },
+    /// A doorbell, WQE or completion the data path refused.
+    DataPath { what: String },
 }
 
 /// Register access counts, by kind.
@@ -94,6 +97,9 @@ pub struct Mlx5Function {
     port_type_after_reset: Cell<Option<u8>>,
     memory: RefCell<Option<DmaRegion>>,
     fw: RefCell<fw::Firmware>,
+    outbox: RefCell<Vec<datapath::Packet>>,
+    /// EQ consumer indices the driver reported, by EQ number.
+    eq_ci: RefCell<std::collections::BTreeMap<u8, u32>>,
     counts: Cell<MmioCounts>,
     violations: RefCell<Vec<Violation>>,
 }
@@ -125,6 +131,8 @@ impl Mlx5Function {
             port_type_after_reset: Cell::new(None),
             memory: RefCell::new(None),
             fw: RefCell::new(fw::Firmware::connectx4()),
+            outbox: RefCell::new(Vec::new()),
+            eq_ci: RefCell::new(std::collections::BTreeMap::new()),
             counts: Cell::new(MmioCounts::default()),
             violations: RefCell::new(Vec::new()),
         }
@@ -265,6 +273,109 @@ impl Mlx5Function {
         self.clock.now_us() < self.initializing_until.get()
     }
 
+    /// Takes the packets the function has sent.
+    pub fn take_outbox(&self) -> Vec<datapath::Packet> {
+        std::mem::take(&mut *self.outbox.borrow_mut())
+    }
+
+    /// A packet arrives at the port.
+    pub fn deliver(&self, packet: &datapath::Packet) {
+        let memory = self.memory.borrow();
+        let Some(mem) = memory.as_ref() else { return };
+        let outcome = self.fw.borrow_mut().objects.receive(packet, mem);
+        self.absorb(outcome);
+    }
+
+    /// Changes the port's logical state as a subnet manager (or a cable) would, and
+    /// raises the port-change event (sub-type 1 down, 4 active, as PortState).
+    pub fn set_port_state(&self, state: u8) {
+        self.fw.borrow_mut().port.state = state;
+        let mut data = [0u8; 28];
+        data[8] = 1 << 4; // port number in the high nibble
+        let memory = self.memory.borrow();
+        let Some(mem) = memory.as_ref() else { return };
+        let eq_ci = self.eq_ci.borrow().clone();
+        let sub_type = if state == port::state::ACTIVE { 4 } else { 1 };
+        let v = self.fw.borrow_mut().objects.post_event(
+            0x09,
+            sub_type,
+            &data,
+            |eqn| eq_ci.get(&eqn).copied().unwrap_or(0),
+            mem,
+        );
+        for what in v {
+            self.refuse(Violation::DataPath { what });
+        }
+    }
+
+    /// Sends again every RC packet not yet acknowledged (after an RNR NAK).
+    pub fn retransmit(&self) {
+        let again = self.fw.borrow().objects.retransmit();
+        self.outbox.borrow_mut().extend(again);
+    }
+
+    /// The last EQ consumer index the driver reported for `eqn`.
+    pub fn eq_consumer_index(&self, eqn: u8) -> Option<u32> {
+        self.eq_ci.borrow().get(&eqn).copied()
+    }
+
+    fn absorb(&self, outcome: datapath::Outcome) {
+        for v in outcome.violations {
+            self.refuse(Violation::DataPath { what: v });
+        }
+        self.outbox.borrow_mut().extend(outcome.packets);
+    }
+
+    /// A 64-bit register write: send doorbells (BlueFlame registers of a UAR page).
+    pub fn write64(&self, off: usize, value: u64) {
+        self.count(true);
+        if !self.responding.get() {
+            return;
+        }
+        let (page, within) = ((off / 4096) as u32, off % 4096);
+        if !self.fw.borrow().objects.uars.contains(&page)
+            || !(0x800..0xC00).contains(&within)
+            || within % 8 != 0
+        {
+            self.refuse(Violation::Unmodelled {
+                offset: off,
+                write: true,
+            });
+            return;
+        }
+        let qpn = ((value & 0xFFFF_FFFF) >> 8) as u32;
+        let lid = self.fw.borrow().port.lid;
+        let memory = self.memory.borrow();
+        let Some(mem) = memory.as_ref() else { return };
+        let outcome = self
+            .fw
+            .borrow_mut()
+            .objects
+            .execute_sends(qpn, page, lid, mem);
+        drop(memory);
+        self.absorb(outcome);
+    }
+
+    fn uar_write32(&self, off: usize, value: u32) -> bool {
+        let (page, within) = ((off / 4096) as u32, off % 4096);
+        if !self.fw.borrow().objects.uars.contains(&page) {
+            return false;
+        }
+        match within {
+            0x40 | 0x48 => {
+                let eqn = (value >> 24) as u8;
+                if !self.fw.borrow().objects.eqs.contains_key(&eqn) {
+                    self.refuse(Violation::DataPath {
+                        what: format!("EQ doorbell for unknown EQ {eqn:#x}"),
+                    });
+                }
+                self.eq_ci.borrow_mut().insert(eqn, value & 0xFF_FFFF);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn ring_command_doorbell(&self, value: u32) {
         let Some(queue) = self.cmdq.get() else {
             self.refuse(Violation::Doorbell {
@@ -366,6 +477,7 @@ impl Mmio for Mlx5Function {
                     .set(self.initializing_until.get().max(now + 1_000));
             }
             offset::CMD_DBELL => self.ring_command_doorbell(value),
+            o if self.uar_write32(o, value) => {}
             offset::FW_REV | offset::CMDIF_REV_FW_SUB | offset::INITIALIZING => {
                 self.refuse(Violation::ReadOnly { offset: off, value })
             }

@@ -63,6 +63,8 @@ pub struct Eq {
     pub events: u64,
     /// Physical addresses of its pages.
     pub pages: Vec<u64>,
+    /// Producer counter: EQEs written.
+    pub pc: u32,
 }
 
 /// A completion queue.
@@ -73,6 +75,8 @@ pub struct Cq {
     pub eqn: u8,
     pub dbr: u64,
     pub pages: Vec<u64>,
+    /// Producer counter: CQEs written.
+    pub pc: u32,
 }
 
 /// A queue pair.
@@ -105,6 +109,12 @@ pub struct Qp {
     pub log_rra_max: u8,
     pub rre: bool,
     pub rwe: bool,
+    /// Send WQE blocks executed.
+    pub sq_cc: u16,
+    /// Receive entries consumed.
+    pub rq_cc: u16,
+    /// RC sends awaiting their ACK.
+    pub rc: super::datapath::RcSendState,
 }
 
 /// Every object the firmware holds.
@@ -426,6 +436,7 @@ impl Objects {
                 vector,
                 events,
                 pages,
+                pc: 0,
             },
         );
         let mut out = vec![0u8; 16];
@@ -473,6 +484,7 @@ impl Objects {
                 eqn,
                 dbr,
                 pages,
+                pc: 0,
             },
         );
         let mut out = vec![0u8; 16];
@@ -566,6 +578,9 @@ impl Objects {
                 log_rra_max: 0,
                 rre: false,
                 rwe: false,
+                sq_cc: 0,
+                rq_cc: 0,
+                rc: Default::default(),
             },
         );
         let mut out = vec![0u8; 16];
@@ -593,6 +608,12 @@ impl Objects {
                     qp.state
                 ),
             );
+        }
+        if op == opcode::QP_2RST {
+            // A reset QP starts its queues, PSNs and pending sends afresh.
+            qp.sq_cc = 0;
+            qp.rq_cc = 0;
+            qp.rc = Default::default();
         }
         if op == opcode::QP_2ERR || op == opcode::QP_2RST {
             qp.state = to;

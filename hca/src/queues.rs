@@ -1,0 +1,424 @@
+//! The data path: posting send and receive WQEs, ringing doorbells, and reaping CQEs
+//! and EQEs (reference/mlx5.md §C.6, C.7, C.9, C.10, C.12).
+//!
+//! Posting a request and reaping its completion reads no register: work and
+//! completions live in host memory, the doorbell records are host memory, and the only
+//! register access is one 64-bit write per send doorbell (receives need none; EQ
+//! consumer updates are one 32-bit write per batch).
+
+use crate::dma::{self, DmaRegion, OutOfRegion, Span};
+use crate::hal::Hal;
+use crate::ifc::events::eqe;
+use crate::objects::{CQE_INVALID, ENTRY};
+use crate::wqe::{self, AddressVector, Completion, CqeOpcode, WQEBB, ctrl, data};
+
+/// Offset of the first BlueFlame/doorbell register in a UAR page.
+pub const UAR_BF: usize = 0x800;
+/// Half the BlueFlame register size (512 bytes on ConnectX-4): doorbells alternate
+/// between the two halves.
+pub const BF_HALF: usize = 0x100;
+/// EQ doorbell that updates the consumer index without arming.
+pub const UAR_EQ_CI: usize = 0x48;
+/// UAR page size.
+pub const UAR_PAGE: usize = 4096;
+/// Most WQE basic blocks a send queue may have (the plan's largest is 64).
+pub const MAX_SQ_WQEBBS: usize = 64;
+
+/// Why a WQE could not be posted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostError {
+    /// The queue is full: completions must be reaped first.
+    Full,
+    /// Inline data longer than one WQE carries.
+    TooLong {
+        /// Bytes asked for.
+        len: usize,
+    },
+    /// A buffer lies outside the DMA region.
+    Dma(OutOfRegion),
+}
+
+impl From<OutOfRegion> for PostError {
+    fn from(e: OutOfRegion) -> Self {
+        PostError::Dma(e)
+    }
+}
+
+/// A send queue: WQEs in 64-byte blocks, counted by the producer counter.
+#[derive(Debug)]
+pub struct SendQueue {
+    qpn: u32,
+    ring: Span,
+    log_size: u8,
+    /// Producer counter, in WQEBBs.
+    pc: u16,
+    /// Consumer counter: WQEBBs whose completion has been reaped.
+    cc: u16,
+    /// WQEBBs of the WQE posted at each index (to release them on completion).
+    sizes: [u8; MAX_SQ_WQEBBS],
+    dbr: Span,
+    uar: u32,
+    bf_odd: bool,
+    lkey: u32,
+}
+
+impl SendQueue {
+    /// The send queue of QP `qpn`: `ring` holds `64 << log_size` bytes.
+    pub fn new(qpn: u32, ring: Span, log_size: u8, dbr: Span, uar: u32, lkey: u32) -> SendQueue {
+        SendQueue {
+            qpn,
+            ring,
+            log_size,
+            pc: 0,
+            cc: 0,
+            sizes: [0; MAX_SQ_WQEBBS],
+            dbr,
+            uar,
+            bf_odd: false,
+            lkey,
+        }
+    }
+
+    fn capacity(&self) -> u16 {
+        (1u16 << self.log_size).min(MAX_SQ_WQEBBS as u16)
+    }
+
+    /// WQEBBs posted and not yet completed.
+    pub fn outstanding(&self) -> u16 {
+        self.pc.wrapping_sub(self.cc)
+    }
+
+    fn slot(&self, index: u16) -> usize {
+        self.ring.offset + usize::from(index & (self.capacity() - 1)) * WQEBB
+    }
+
+    /// Writes a WQE of `bbs` blocks built in `wqe` and rings the doorbell.
+    fn post<H: Hal>(
+        &mut self,
+        hal: &H,
+        dma: &DmaRegion,
+        wqe: &[u8],
+        bbs: u16,
+    ) -> Result<u16, PostError> {
+        if self.outstanding() + bbs > self.capacity() {
+            return Err(PostError::Full);
+        }
+        let index = self.pc;
+        for b in 0..bbs {
+            let chunk = wqe.get(usize::from(b) * WQEBB..).unwrap_or(&[]);
+            let n = chunk.len().min(WQEBB);
+            dma.write(self.slot(index.wrapping_add(b)), &chunk[..n])?;
+        }
+        let mask = self.capacity() - 1;
+        if let Some(size) = self.sizes.get_mut(usize::from(index & mask)) {
+            *size = bbs as u8;
+        }
+        self.pc = self.pc.wrapping_add(bbs);
+        // WQE before doorbell record before doorbell (PRM "Send Doorbell").
+        dma::publish();
+        dma.write_be32(self.dbr.offset + 4, u32::from(self.pc))?;
+        dma::publish();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(wqe.get(..8).unwrap_or(&[0; 8]));
+        let bf = self.uar as usize * UAR_PAGE + UAR_BF + if self.bf_odd { BF_HALF } else { 0 };
+        self.bf_odd = !self.bf_odd;
+        hal.write64(bf, u64::from_be_bytes(first));
+        Ok(index)
+    }
+
+    /// Posts a UD send (QP1 MADs): control, address vector, one data segment.
+    pub fn post_ud_send<H: Hal>(
+        &mut self,
+        hal: &H,
+        dma: &DmaRegion,
+        to: &AddressVector,
+        buf: Span,
+    ) -> Result<u16, PostError> {
+        let phys = dma
+            .phys(buf.offset)
+            .filter(|_| buf.end() <= dma.len())
+            .ok_or(OutOfRegion {
+                offset: buf.offset,
+                len: buf.len,
+                region: dma.len(),
+            })?;
+        let mut w = [0u8; 2 * WQEBB];
+        wqe::write_ctrl(
+            &mut w[..ctrl::LEN],
+            wqe::opcode::SEND,
+            self.pc,
+            self.qpn,
+            5,
+            0,
+        );
+        wqe::write_av(&mut w[ctrl::LEN..ctrl::LEN + wqe::av::LEN], to);
+        let d = ctrl::LEN + wqe::av::LEN;
+        wqe::write_data(&mut w[d..d + data::LEN], buf.len as u32, self.lkey, phys);
+        self.post(hal, dma, &w, 2)
+    }
+
+    /// Posts an RC SEND of `buf` by reference (one data segment).
+    pub fn post_rc_send<H: Hal>(
+        &mut self,
+        hal: &H,
+        dma: &DmaRegion,
+        buf: Span,
+    ) -> Result<u16, PostError> {
+        let phys = dma
+            .phys(buf.offset)
+            .filter(|_| buf.end() <= dma.len())
+            .ok_or(OutOfRegion {
+                offset: buf.offset,
+                len: buf.len,
+                region: dma.len(),
+            })?;
+        let mut w = [0u8; WQEBB];
+        wqe::write_ctrl(
+            &mut w[..ctrl::LEN],
+            wqe::opcode::SEND,
+            self.pc,
+            self.qpn,
+            2,
+            0,
+        );
+        wqe::write_data(
+            &mut w[ctrl::LEN..ctrl::LEN + data::LEN],
+            buf.len as u32,
+            self.lkey,
+            phys,
+        );
+        self.post(hal, dma, &w, 1)
+    }
+
+    /// Posts an RC SEND carrying `payload` inline (up to 236 bytes: four WQEBBs).
+    pub fn post_rc_send_inline<H: Hal>(
+        &mut self,
+        hal: &H,
+        dma: &DmaRegion,
+        payload: &[u8],
+    ) -> Result<u16, PostError> {
+        let mut w = [0u8; 4 * WQEBB];
+        let max = w.len() - ctrl::LEN - 4;
+        if payload.len() > max {
+            return Err(PostError::TooLong { len: payload.len() });
+        }
+        let seg = 4 + payload.len();
+        let ds = (ctrl::LEN + seg).div_ceil(16);
+        let bbs = (ds * 16).div_ceil(WQEBB) as u16;
+        wqe::write_ctrl(
+            &mut w[..ctrl::LEN],
+            wqe::opcode::SEND,
+            self.pc,
+            self.qpn,
+            ds as u8,
+            0,
+        );
+        w[ctrl::LEN..ctrl::LEN + 4]
+            .copy_from_slice(&(wqe::INLINE | payload.len() as u32).to_be_bytes());
+        w[ctrl::LEN + 4..ctrl::LEN + seg].copy_from_slice(payload);
+        self.post(hal, dma, &w[..usize::from(bbs) * WQEBB], bbs)
+    }
+
+    /// Releases the blocks of every WQE up to and including the one at `wqe_counter`
+    /// (all our WQEs ask for a CQE, so completions arrive in order).
+    pub fn complete(&mut self, wqe_counter: u16) {
+        let size = self
+            .sizes
+            .get(usize::from(wqe_counter & (self.capacity() - 1)))
+            .copied()
+            .unwrap_or(1);
+        let done = wqe_counter.wrapping_add(u16::from(size));
+        if done.wrapping_sub(self.cc) <= self.outstanding() {
+            self.cc = done;
+        }
+    }
+}
+
+/// A receive queue: entries of `16 << log_stride` bytes of data segments.
+#[derive(Debug)]
+pub struct RecvQueue {
+    ring: Span,
+    log_size: u8,
+    log_stride: u8,
+    /// Producer counter.
+    head: u16,
+    /// Consumer counter: entries whose completion has been reaped.
+    tail: u16,
+    dbr: Span,
+    lkey: u32,
+}
+
+impl RecvQueue {
+    /// The receive queue at the start of a QP's work-queue buffer.
+    pub fn new(ring: Span, log_size: u8, log_stride: u8, dbr: Span, lkey: u32) -> RecvQueue {
+        RecvQueue {
+            ring,
+            log_size,
+            log_stride,
+            head: 0,
+            tail: 0,
+            dbr,
+            lkey,
+        }
+    }
+
+    /// Entries posted and not yet completed.
+    pub fn outstanding(&self) -> u16 {
+        self.head.wrapping_sub(self.tail)
+    }
+
+    /// Posts one receive scattering into `bufs` in order (at most the stride's worth of
+    /// segments); no register access: the doorbell record is the doorbell.
+    pub fn post(&mut self, dma: &DmaRegion, bufs: &[Span]) -> Result<u16, PostError> {
+        let slots = (16usize << self.log_stride) / data::LEN;
+        if self.outstanding() >= 1 << self.log_size {
+            return Err(PostError::Full);
+        }
+        if bufs.len() > slots {
+            return Err(PostError::TooLong { len: bufs.len() });
+        }
+        let index = self.head;
+        let entry = self.ring.offset
+            + usize::from(index & ((1 << self.log_size) - 1)) * (16 << self.log_stride);
+        let mut seg = [0u8; data::LEN];
+        for i in 0..slots {
+            match bufs.get(i) {
+                Some(b) => {
+                    let phys =
+                        dma.phys(b.offset)
+                            .filter(|_| b.end() <= dma.len())
+                            .ok_or(OutOfRegion {
+                                offset: b.offset,
+                                len: b.len,
+                                region: dma.len(),
+                            })?;
+                    wqe::write_data(&mut seg, b.len as u32, self.lkey, phys);
+                }
+                None => wqe::write_data(&mut seg, 0, wqe::INVALID_LKEY, 0),
+            }
+            dma.write(entry + i * data::LEN, &seg)?;
+        }
+        self.head = self.head.wrapping_add(1);
+        dma::publish();
+        dma.write_be32(self.dbr.offset, u32::from(self.head))?;
+        Ok(index)
+    }
+
+    /// Marks the entry at `wqe_counter` (and any before it) completed.
+    pub fn complete(&mut self, wqe_counter: u16) {
+        let done = wqe_counter.wrapping_add(1);
+        if done.wrapping_sub(self.tail) <= self.outstanding() {
+            self.tail = done;
+        }
+    }
+}
+
+/// A completion queue being polled.
+#[derive(Debug)]
+pub struct CompletionQueue {
+    ring: Span,
+    log_size: u8,
+    /// Consumer index.
+    ci: u32,
+    dbr: Span,
+}
+
+impl CompletionQueue {
+    /// A CQ whose ring `create_cq` initialised.
+    pub fn new(ring: Span, log_size: u8, dbr: Span) -> CompletionQueue {
+        CompletionQueue {
+            ring,
+            log_size,
+            ci: 0,
+            dbr,
+        }
+    }
+
+    /// The next completion, if the device has written one; no register access.
+    pub fn poll(&mut self, dma: &DmaRegion) -> Result<Option<Completion>, OutOfRegion> {
+        let size = 1u32 << self.log_size;
+        let at = self.ring.offset + (self.ci & (size - 1)) as usize * ENTRY;
+        let op_own = dma.read_u8_volatile(at + wqe::cqe::OP_OWN)?;
+        let owner = u32::from(op_own & 1);
+        if op_own >> 4 == CQE_INVALID >> 4 || owner != (self.ci >> self.log_size) & 1 {
+            return Ok(None);
+        }
+        dma::observe();
+        let mut e = [0u8; wqe::cqe::LEN];
+        dma.read(at, &mut e)?;
+        let c = wqe::parse_cqe(&e);
+        self.ci = self.ci.wrapping_add(1);
+        dma::publish();
+        dma.write_be32(self.dbr.offset, self.ci & 0xFF_FFFF)?;
+        Ok(Some(c))
+    }
+}
+
+/// An event read from the EQ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Event type (0x09 port change, 0x04 CQ error, 0x0b page request, …).
+    pub kind: u8,
+    /// Sub-type (port change: 1 down, 4 active, 6 LID change, …).
+    pub sub_type: u8,
+    /// The 28 bytes of event data.
+    pub data: [u8; 28],
+}
+
+/// The event queue, polled.
+#[derive(Debug)]
+pub struct EventQueue {
+    ring: Span,
+    log_size: u8,
+    ci: u32,
+    eqn: u8,
+    uar: u32,
+}
+
+impl EventQueue {
+    /// An EQ whose ring `create_eq` initialised.
+    pub fn new(ring: Span, log_size: u8, eqn: u8, uar: u32) -> EventQueue {
+        EventQueue {
+            ring,
+            log_size,
+            ci: 0,
+            eqn,
+            uar,
+        }
+    }
+
+    /// The next event, if any; no register access (see [`EventQueue::update_ci`]).
+    pub fn poll(&mut self, dma: &DmaRegion) -> Result<Option<Event>, OutOfRegion> {
+        let size = 1u32 << self.log_size;
+        let at = self.ring.offset + (self.ci & (size - 1)) as usize * ENTRY;
+        let owner = dma.read_u8_volatile(at + eqe::OWNER.byte())? & 1;
+        if u32::from(owner) != (self.ci >> self.log_size) & 1 {
+            return Ok(None);
+        }
+        dma::observe();
+        let mut e = [0u8; ENTRY];
+        dma.read(at, &mut e)?;
+        let mut data = [0u8; 28];
+        data.copy_from_slice(eqe::EVENT_DATA.bytes(&e).unwrap_or(&[0; 28]));
+        self.ci = self.ci.wrapping_add(1);
+        Ok(Some(Event {
+            kind: eqe::EVENT_TYPE.get(&e) as u8,
+            sub_type: eqe::EVENT_SUB_TYPE.get(&e) as u8,
+            data,
+        }))
+    }
+
+    /// Tells the device how far the EQ has been read (one register write, without
+    /// arming: the driver polls).
+    pub fn update_ci<H: Hal>(&self, hal: &H) {
+        let at = self.uar as usize * UAR_PAGE + UAR_EQ_CI;
+        hal.write32(at, u32::from(self.eqn) << 24 | (self.ci & 0xFF_FFFF));
+    }
+}
+
+impl Completion {
+    /// Whether this completion reports an error.
+    pub fn is_error(&self) -> bool {
+        matches!(self.opcode, CqeOpcode::ReqErr | CqeOpcode::RespErr)
+    }
+}
