@@ -10,15 +10,13 @@ use crate::cmdif::{CmdError, CmdIf, opcode};
 use crate::dma::DmaRegion;
 use crate::hal::Hal;
 use crate::ifc::cmd::{
-    hdr, manage_pages_in, manage_pages_out, query_hca_cap_out, query_issi_out, query_pages_out,
-    set_hca_cap_in, set_issi_in, teardown_hca_in,
+    hdr, query_hca_cap_out, query_issi_out, query_pages_out, set_hca_cap_in, set_issi_in,
+    teardown_hca_in,
 };
 use crate::ifc::hca_cap::cmd_hca_cap as cap;
-use crate::plan::{MemoryPlan, PAGE};
+use crate::pages::{PageError, PagePool};
+use crate::plan::MemoryPlan;
 
-/// Pages per MANAGE_PAGES command: one mailbox block's worth (as iPXE does), so the
-/// command's buffer stays small enough for a kernel stack.
-const PAGES_PER_COMMAND: usize = 62;
 /// Bytes of the capability area the driver reads and writes: the general caps.
 const CAPS_PREFIX: usize = 16 + cap::SIZE;
 
@@ -80,6 +78,18 @@ pub enum BringupError {
     },
 }
 
+impl From<PageError> for BringupError {
+    fn from(e: PageError) -> Self {
+        match e {
+            PageError::NotEnough { asked, reserved } => {
+                BringupError::NotEnoughPages { asked, reserved }
+            }
+            PageError::Foreign { addr } => BringupError::ForeignPage { addr },
+            PageError::Cmd(c) => BringupError::Cmd(c),
+        }
+    }
+}
+
 impl From<CmdError> for BringupError {
     fn from(e: CmdError) -> Self {
         BringupError::Cmd(e)
@@ -100,14 +110,14 @@ pub struct Hca {
     /// Init pages firmware asked for.
     pub init_pages: usize,
     plan: MemoryPlan,
-    /// Pages of the plan's pool handed to firmware so far (always the first ones).
-    pages_given: usize,
+    /// The firmware page pool.
+    pub pages: PagePool,
 }
 
 impl Hca {
     /// Pages of the plan's pool firmware holds.
     pub fn pages_given(&self) -> usize {
-        self.pages_given
+        self.pages.held()
     }
 
     /// The plan this function was brought up with.
@@ -169,7 +179,7 @@ pub fn bring_up<H: Hal>(
         boot_pages: 0,
         init_pages: 0,
         plan,
-        pages_given: 0,
+        pages: PagePool::new(plan.firmware_pages),
     };
     hca.boot_pages = satisfy_pages(&mut hca, hal, dma, 1)?;
 
@@ -226,36 +236,25 @@ fn satisfy_pages<H: Hal>(
     let Ok(asked) = usize::try_from(asked) else {
         return Ok(0);
     };
-    let pool = hca.plan.firmware_page_count();
-    if hca.pages_given + asked > pool {
-        // Tell firmware we cannot give them, as the PRM asks, then stop.
-        let _ = simple(&mut hca.cmd, hal, dma, opcode::MANAGE_PAGES, 0);
-        return Err(BringupError::NotEnoughPages {
-            asked: hca.pages_given + asked,
-            reserved: pool,
-        });
-    }
-    let mut input = [0u8; 16 + 8 * PAGES_PER_COMMAND];
-    let mut left = asked;
-    while left > 0 {
-        let n = left.min(PAGES_PER_COMMAND);
-        let len = manage_pages_in::PAS.byte() + 8 * n;
-        let buf = &mut input[..len];
-        buf.fill(0);
-        header(opcode::MANAGE_PAGES, 1, buf);
-        manage_pages_in::INPUT_NUM_ENTRIES.set(buf, n as u64);
-        for i in 0..n {
-            let page = hca.plan.firmware_pages.offset + (hca.pages_given + i) * PAGE;
-            let addr = dma.phys(page).unwrap_or(u64::MAX);
-            let at = manage_pages_in::PAS.byte() + 8 * i;
-            buf[at..at + 8].copy_from_slice(&addr.to_be_bytes());
-        }
-        let mut out = [0u8; 16];
-        hca.cmd.exec(hal, dma, buf, &mut out)?;
-        hca.pages_given += n;
-        left -= n;
-    }
+    hca.pages.give(&mut hca.cmd, hal, dma, asked)?;
     Ok(asked)
+}
+
+/// Services a page request event (type 0x0b) while running: positive, give that many
+/// pages; negative, take that many back.
+pub fn service_page_request<H: Hal>(
+    hca: &mut Hca,
+    hal: &H,
+    dma: &DmaRegion,
+    num_pages: i32,
+) -> Result<(), BringupError> {
+    let n = num_pages.unsigned_abs() as usize;
+    if num_pages > 0 {
+        hca.pages.give(&mut hca.cmd, hal, dma, n)?;
+    } else if num_pages < 0 {
+        hca.pages.take(&mut hca.cmd, hal, dma, n)?;
+    }
+    Ok(())
 }
 
 /// Returns the function to the disabled state: TEARDOWN_HCA, every page taken back
@@ -267,36 +266,8 @@ pub fn teardown<H: Hal>(hca: &mut Hca, hal: &H, dma: &DmaRegion) -> Result<usize
     let mut out = [0u8; 16];
     hca.cmd.exec(hal, dma, &input, &mut out)?;
 
-    let pool = hca.plan.firmware_pages;
-    let (pool_start, pool_end) = (
-        dma.phys(pool.offset).unwrap_or(0),
-        dma.phys(pool.end()).unwrap_or(0),
-    );
-    let mut taken = 0;
-    let mut out = [0u8; 16 + 8 * PAGES_PER_COMMAND];
-    loop {
-        let want = hca.pages_given.saturating_sub(taken).min(PAGES_PER_COMMAND);
-        if want == 0 {
-            break;
-        }
-        header(opcode::MANAGE_PAGES, 2, &mut input);
-        manage_pages_in::INPUT_NUM_ENTRIES.set(&mut input, want as u64);
-        let len = manage_pages_out::PAS.byte() + 8 * want;
-        hca.cmd.exec(hal, dma, &input, &mut out[..len])?;
-        let got = (manage_pages_out::OUTPUT_NUM_ENTRIES.get(&out) as usize).min(want);
-        for i in 0..got {
-            let at = manage_pages_out::PAS.byte() + 8 * i;
-            let addr = u64::from_be_bytes(out[at..at + 8].try_into().unwrap_or([0xFF; 8]));
-            if !(pool_start..pool_end).contains(&addr) {
-                return Err(BringupError::ForeignPage { addr });
-            }
-        }
-        taken += got;
-        if got == 0 {
-            break;
-        }
-    }
+    let held = hca.pages.held();
+    let taken = hca.pages.take(&mut hca.cmd, hal, dma, held)?;
     simple(&mut hca.cmd, hal, dma, opcode::DISABLE_HCA, 0)?;
-    hca.pages_given = hca.pages_given.saturating_sub(taken);
     Ok(taken)
 }

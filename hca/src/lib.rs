@@ -24,6 +24,7 @@ pub mod hal;
 pub mod ifc;
 pub mod init_seg;
 pub mod objects;
+pub mod pages;
 pub mod plan;
 pub mod queues;
 pub mod resources;

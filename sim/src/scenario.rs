@@ -2,9 +2,12 @@
 //! `fabboot-sim` command and the tests.
 
 use fabboot_hca::bringup::{self, BringupConfig};
+use fabboot_hca::dma::Span;
 use fabboot_hca::objects;
+use fabboot_hca::plan::{MAD_RECV_SLOTS, MAD_SLOT};
 use fabboot_hca::plan::{MemoryPlan, PlanConfig};
-use fabboot_hca::resources::{self, Resources};
+use fabboot_hca::resources::{self, GSI_QKEY, Queues, Resources};
+use fabboot_hca::wqe::AddressVector;
 
 use crate::clock::Clock;
 use crate::device::{Mlx5Function, MmioCounts, Violation};
@@ -45,6 +48,8 @@ pub struct BringupReport {
     pub resources: Resources,
     /// PortInfo through MAD_IFC: (PortState, LID, SM LID).
     pub port_info: (u8, u16, u16),
+    /// Register (reads, writes) to post one QP1 send and reap its completion.
+    pub mmio_per_send: (u64, u64),
 }
 
 /// The LID the scenario's subnet manager gave the port, and the SM's.
@@ -87,6 +92,34 @@ pub fn hca_bringup(start: Start) -> Result<BringupReport, String> {
             let answer =
                 objects::mad_ifc(&mut hca.cmd, &hal, &dma, resources::PORT, &get_port_info())
                     .map_err(|e| format!("MAD_IFC failed: {e:?}"))?;
+            // One MAD out through QP1, to count what a posted request costs.
+            let mut q = Queues::new(&plan, &res);
+            let buf = Span {
+                offset: plan.mad_buffers.offset + MAD_RECV_SLOTS * MAD_SLOT,
+                len: 256,
+            };
+            dma.write(buf.offset, &get_port_info())
+                .map_err(|e| format!("{e:?}"))?;
+            let before = device.mmio_counts();
+            let to = AddressVector {
+                dqpn: 1,
+                qkey: GSI_QKEY,
+                dlid: SM_LID,
+                sl: 0,
+                path_bits: 0,
+            };
+            q.gsi_sq
+                .post_ud_send(&hal, &dma, &to, buf)
+                .map_err(|e| format!("posting a MAD failed: {e:?}"))?;
+            let done = q
+                .gsi_cq
+                .poll(&dma)
+                .map_err(|e| format!("{e:?}"))?
+                .ok_or("the MAD send never completed")?;
+            q.gsi_sq.complete(done.wqe_counter);
+            let after = device.mmio_counts();
+            let mmio_per_send = (after.reads - before.reads, after.writes - before.writes);
+            let _ = device.take_outbox();
             let data = &answer[64..128];
             let port_info = (
                 data[32] & 0xF,
@@ -97,22 +130,32 @@ pub fn hca_bringup(start: Start) -> Result<BringupReport, String> {
                 .map_err(|e| format!("destroying objects failed: {e:?}"))?;
             let returned = bringup::teardown(&mut hca, &hal, &dma)
                 .map_err(|e| format!("teardown failed: {e:?}"))?;
-            Ok((hca.boot_pages, hca.init_pages, returned, res, port_info))
+            Ok((
+                hca.boot_pages,
+                hca.init_pages,
+                returned,
+                res,
+                port_info,
+                mmio_per_send,
+            ))
         });
     let report = result.map(
-        |(boot_pages, init_pages, pages_returned, resources, port_info)| BringupReport {
-            start,
-            plan,
-            commands: device.firmware().history.clone(),
-            boot_pages,
-            init_pages,
-            pages_returned,
-            resets: device.resets(),
-            mmio: device.mmio_counts(),
-            virtual_us: clock.now_us(),
-            violations: device.take_violations(),
-            resources,
-            port_info,
+        |(boot_pages, init_pages, pages_returned, resources, port_info, mmio_per_send)| {
+            BringupReport {
+                start,
+                plan,
+                commands: device.firmware().history.clone(),
+                boot_pages,
+                init_pages,
+                pages_returned,
+                resets: device.resets(),
+                mmio: device.mmio_counts(),
+                virtual_us: clock.now_us(),
+                violations: device.take_violations(),
+                resources,
+                port_info,
+                mmio_per_send,
+            }
         },
     );
     // Whatever happened, the violations are in the report or the error.

@@ -34,9 +34,19 @@ fn brings_up_from_power_on_and_from_a_device_left_running() {
         // firmware to initialise, never per command.
         assert!(r.mmio.reads <= 6, "{:?}", r.mmio);
         assert_eq!(
+            r.mmio_per_send,
+            (0, 1),
+            "a posted request: no read, one doorbell"
+        );
+        assert_eq!(
+            (r.port_info.0, r.port_info.1),
+            (4, scenario::LID),
+            "PortInfo through MAD_IFC"
+        );
+        assert_eq!(
             r.mmio.writes as usize,
-            2 + r.commands.len(),
-            "queue address + one doorbell per command"
+            2 + r.commands.len() + 1,
+            "queue address + one doorbell per command + the measured send"
         );
     }
 }

@@ -403,6 +403,16 @@ fn port_changes_arrive_as_events_on_the_polled_eq() {
     assert!(n.q.eq.poll(&n.dma).unwrap().is_none());
     n.q.eq.update_ci(&n.hal);
     assert_eq!(dev.eq_consumer_index(n.res.eqn), Some(2));
+    // Armed, the EQ raises its MSI-X message once for the next event.
+    assert!(dev.take_msix().is_empty(), "never armed: polled only");
+    let arm = n.res.uar as usize * 4096 + 0x40;
+    fabboot_hca::Mmio::write32(&n.hal, arm, u32::from(n.res.eqn) << 24 | 2);
+    dev.set_port_state(state::DOWN);
+    dev.set_port_state(state::ACTIVE);
+    assert_eq!(dev.take_msix(), [0], "one message, vector 0, then disarmed");
+    n.q.eq.poll(&n.dma).unwrap().unwrap();
+    n.q.eq.poll(&n.dma).unwrap().unwrap();
+    n.q.eq.update_ci(&n.hal);
     // 64 more events than the driver reads: the model reports the overrun.
     for _ in 0..65 {
         dev.set_port_state(state::DOWN);
@@ -412,4 +422,52 @@ fn port_changes_arrive_as_events_on_the_polled_eq() {
         matches!(v.as_slice(), [Violation::DataPath { what }] if what.contains("overrun")),
         "{v:?}"
     );
+}
+
+#[test]
+fn page_requests_while_running_are_serviced_from_the_pool() {
+    use fabboot_hca::ifc::events::pages_req_event;
+    let clock = Clock::new();
+    let memory = HostMemory::new(MemoryPlan::new(PlanConfig::BOOT).total, 0x1_0000_0000);
+    let dev = Mlx5Function::connectx4(BAR0, clock.clone());
+    let mut n = node(&dev, &memory, &clock, 0x11);
+    let at_start = n.hca.pages.held();
+    for request in [5i32, -3, 2] {
+        dev.request_pages(request);
+        let e = n.q.eq.poll(&n.dma).unwrap().expect("page request event");
+        assert_eq!(e.kind, 0x0B);
+        let asked = pages_req_event::NUM_PAGES.get(&e.data) as u32 as i32;
+        assert_eq!(asked, request);
+        bringup::service_page_request(&mut n.hca, &n.hal, &n.dma, asked).unwrap();
+    }
+    n.q.eq.update_ci(&n.hal);
+    assert_eq!(n.hca.pages.held(), at_start + 4);
+    assert_eq!(
+        dev.firmware().pages.len(),
+        at_start + 4,
+        "firmware and driver agree"
+    );
+    // Asking for more than the pool holds is refused, and firmware is told.
+    dev.request_pages(1000);
+    let e = n.q.eq.poll(&n.dma).unwrap().unwrap();
+    let err = bringup::service_page_request(
+        &mut n.hca,
+        &n.hal,
+        &n.dma,
+        pages_req_event::NUM_PAGES.get(&e.data) as i32,
+    );
+    assert!(
+        matches!(err, Err(bringup::BringupError::NotEnoughPages { .. })),
+        "{err:?}"
+    );
+    assert_eq!(
+        dev.firmware().history.last().map(|h| (h.0, h.1)),
+        Some((0x108, 0))
+    );
+    // Everything still comes back at teardown.
+    resources::close(&mut n.hca, &n.hal, &n.dma, &n.res).unwrap();
+    let back = bringup::teardown(&mut n.hca, &n.hal, &n.dma).unwrap();
+    assert_eq!(back, at_start + 4);
+    assert_eq!(n.hca.pages.held(), 0);
+    assert_eq!(dev.violations(), []);
 }

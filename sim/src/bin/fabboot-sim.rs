@@ -33,7 +33,8 @@ fn hca_bringup() -> ExitCode {
                 let p = r.plan;
                 println!(
                     "memory plan: {} bytes: command queue {:#x}+{:#x}, input mailboxes {:#x}+{:#x}, \
-                     output mailboxes {:#x}+{:#x}, firmware pages {:#x}+{:#x} ({} pages)",
+                     output mailboxes {:#x}+{:#x}, firmware pages {:#x}+{:#x} ({} pages), \
+                     queues and buffers to {:#x}",
                     p.total,
                     p.cmd.queue.offset,
                     p.cmd.queue.len,
@@ -43,7 +44,8 @@ fn hca_bringup() -> ExitCode {
                     p.cmd.output.len,
                     p.firmware_pages.offset,
                     p.firmware_pages.len,
-                    p.firmware_page_count()
+                    p.firmware_page_count(),
+                    p.total
                 );
                 println!("function resets: {}", r.resets);
                 println!("commands executed: {}", r.commands.len());
@@ -69,6 +71,10 @@ fn hca_bringup() -> ExitCode {
                 println!(
                     "PortInfo via MAD_IFC: state {}, LID {:#x}, SM LID {:#x}",
                     r.port_info.0, r.port_info.1, r.port_info.2
+                );
+                println!(
+                    "per posted request (QP1 send + its completion): {} register reads, {} writes",
+                    r.mmio_per_send.0, r.mmio_per_send.1
                 );
                 println!(
                     "register accesses: {} reads, {} writes",

@@ -438,8 +438,9 @@ impl Objects {
         data: &[u8; 28],
         consumer: impl Fn(u8) -> u32,
         mem: &DmaRegion,
-    ) -> Vec<String> {
+    ) -> (Vec<String>, Vec<u16>) {
         let mut violations = Vec::new();
+        let mut messages = Vec::new();
         for (eqn, eq) in self.eqs.iter_mut() {
             if eq.events & (1u64 << kind) == 0 {
                 continue;
@@ -461,8 +462,12 @@ impl Objects {
             let _ = mem.write(at, &e[..63]);
             let _ = mem.write_u8_volatile(at + 63, ((eq.pc >> eq.log_size) & 1) as u8);
             eq.pc = eq.pc.wrapping_add(1);
+            if eq.armed {
+                eq.armed = false;
+                messages.push(eq.vector);
+            }
         }
-        violations
+        (violations, messages)
     }
 
     /// Sends every unacknowledged RC packet again (after an RNR NAK).

@@ -86,6 +86,8 @@ pub struct Firmware {
     pub history: Vec<(u16, u16, u8)>,
     /// The whole input of the last command, as the transport reassembled it.
     pub last_input: Vec<u8>,
+    /// Pages firmware has offered back while running (a negative page request).
+    pub returnable: u32,
     /// Objects created since INIT_HCA.
     pub objects: Objects,
     /// The physical port.
@@ -152,6 +154,7 @@ impl Firmware {
             init_pages_asked: 0,
             history: Vec::new(),
             last_input: Vec::new(),
+            returnable: 0,
             objects: Objects::default(),
             port: Port::unconfigured(0x0002_C903_0010_1013),
         }
@@ -425,13 +428,21 @@ impl Firmware {
                 Reply::ok(vec![0u8; 16])
             }
             2 => {
-                if self.initialized {
+                let available = if self.initialized {
+                    self.returnable as usize
+                } else {
+                    self.pages.len()
+                };
+                if available == 0 {
                     return Reply::refuse(
                         status::BAD_SYS_STATE,
-                        "MANAGE_PAGES take while the HCA is initialised",
+                        "MANAGE_PAGES take while firmware offers no pages back",
                     );
                 }
-                let count = n.min(self.pages.len());
+                let count = n.min(self.pages.len()).min(available);
+                if self.initialized {
+                    self.returnable -= count as u32;
+                }
                 let needed = manage_pages_out::PAS.byte() + 8 * count;
                 if out_len < needed {
                     return Reply::refuse(

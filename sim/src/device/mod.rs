@@ -98,6 +98,8 @@ pub struct Mlx5Function {
     memory: RefCell<Option<DmaRegion>>,
     fw: RefCell<fw::Firmware>,
     outbox: RefCell<Vec<datapath::Packet>>,
+    /// MSI-X messages raised (vector numbers), oldest first.
+    msix: RefCell<Vec<u16>>,
     /// EQ consumer indices the driver reported, by EQ number.
     eq_ci: RefCell<std::collections::BTreeMap<u8, u32>>,
     counts: Cell<MmioCounts>,
@@ -132,6 +134,7 @@ impl Mlx5Function {
             memory: RefCell::new(None),
             fw: RefCell::new(fw::Firmware::connectx4()),
             outbox: RefCell::new(Vec::new()),
+            msix: RefCell::new(Vec::new()),
             eq_ci: RefCell::new(std::collections::BTreeMap::new()),
             counts: Cell::new(MmioCounts::default()),
             violations: RefCell::new(Vec::new()),
@@ -292,26 +295,52 @@ impl Mlx5Function {
         self.fw.borrow_mut().port.state = state;
         let mut data = [0u8; 28];
         data[8] = 1 << 4; // port number in the high nibble
+        let sub_type = if state == port::state::ACTIVE { 4 } else { 1 };
+        self.post_event(0x09, sub_type, &data);
+    }
+
+    /// Firmware asks for `num_pages` more pages (positive) or offers that many back
+    /// (negative) while running, with a page-request event (type 0x0b).
+    pub fn request_pages(&self, num_pages: i32) {
+        {
+            let mut fw = self.fw.borrow_mut();
+            if num_pages > 0 {
+                fw.demand += num_pages as u32;
+            } else {
+                fw.returnable += num_pages.unsigned_abs();
+            }
+        }
+        let mut data = [0u8; 28];
+        data[4..8].copy_from_slice(&num_pages.to_be_bytes());
+        self.post_event(0x0B, 0, &data);
+    }
+
+    fn post_event(&self, kind: u8, sub_type: u8, data: &[u8; 28]) {
         let memory = self.memory.borrow();
         let Some(mem) = memory.as_ref() else { return };
         let eq_ci = self.eq_ci.borrow().clone();
-        let sub_type = if state == port::state::ACTIVE { 4 } else { 1 };
-        let v = self.fw.borrow_mut().objects.post_event(
-            0x09,
+        let (v, messages) = self.fw.borrow_mut().objects.post_event(
+            kind,
             sub_type,
-            &data,
+            data,
             |eqn| eq_ci.get(&eqn).copied().unwrap_or(0),
             mem,
         );
         for what in v {
             self.refuse(Violation::DataPath { what });
         }
+        self.msix.borrow_mut().extend(messages);
     }
 
     /// Sends again every RC packet not yet acknowledged (after an RNR NAK).
     pub fn retransmit(&self) {
         let again = self.fw.borrow().objects.retransmit();
         self.outbox.borrow_mut().extend(again);
+    }
+
+    /// Takes the MSI-X messages raised so far (one per armed EQ that got an event).
+    pub fn take_msix(&self) -> Vec<u16> {
+        std::mem::take(&mut *self.msix.borrow_mut())
     }
 
     /// The last EQ consumer index the driver reported for `eqn`.
@@ -370,6 +399,11 @@ impl Mlx5Function {
                     });
                 }
                 self.eq_ci.borrow_mut().insert(eqn, value & 0xFF_FFFF);
+                if within == 0x40
+                    && let Some(eq) = self.fw.borrow_mut().objects.eqs.get_mut(&eqn)
+                {
+                    eq.armed = true;
+                }
                 true
             }
             _ => false,

@@ -65,6 +65,8 @@ pub struct Eq {
     pub pages: Vec<u64>,
     /// Producer counter: EQEs written.
     pub pc: u32,
+    /// Armed: the next EQE raises the EQ's MSI-X message (then disarms).
+    pub armed: bool,
 }
 
 /// A completion queue.
@@ -437,6 +439,7 @@ impl Objects {
                 events,
                 pages,
                 pc: 0,
+                armed: false,
             },
         );
         let mut out = vec![0u8; 16];
