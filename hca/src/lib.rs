@@ -1,9 +1,17 @@
 //! `fabboot-hca`: register-level access to a Mellanox/NVIDIA ConnectX-4-or-later HCA
 //! (the mlx5 programming interface), for a boot driver.
 //!
-//! The crate knows nothing of Windows. It reaches the device through [`Mmio`], which the
-//! miniport binds to the BAR its port driver mapped and the simulator binds to its model
-//! of the device. All mlx5 registers are big-endian; [`Mmio`] hands out host-order values.
+//! The crate knows nothing of Windows. It reaches the device through [`hal::Hal`]
+//! (registers, time, function reset), which the miniport binds to its port driver and
+//! the simulator to its model of the device, and shares memory with it only through
+//! [`dma::DmaRegion`], the one module with `unsafe`. All mlx5 registers are big-endian;
+//! the `Hal` hands out host-order values.
+//!
+//! Layers, bottom up: [`ifc`] and [`wqe`] (layouts, checked against Linux's
+//! `mlx5_ifc.h` and rdma-core's `mlx5dv.h`), [`cmdif`] (the command interface),
+//! [`plan`] (where everything lives in the DMA region), [`bringup`] and [`pages`]
+//! (function reset, firmware pages, capabilities, INIT_HCA, teardown), [`objects`] and
+//! [`resources`] (UAR, PD, key, EQ, CQs, QPs, MAD_IFC), [`queues`] (the data path).
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]

@@ -10,7 +10,7 @@ use crate::dma::{self, DmaRegion, OutOfRegion, Span};
 use crate::hal::Hal;
 use crate::ifc::events::eqe;
 use crate::objects::{CQE_INVALID, ENTRY};
-use crate::wqe::{self, AddressVector, Completion, CqeOpcode, WQEBB, ctrl, data};
+use crate::wqe::{self, AddressVector, Completion, WQEBB, ctrl, data};
 
 /// Offset of the first BlueFlame/doorbell register in a UAR page.
 pub const UAR_BF: usize = 0x800;
@@ -413,12 +413,5 @@ impl EventQueue {
     pub fn update_ci<H: Hal>(&self, hal: &H) {
         let at = self.uar as usize * UAR_PAGE + UAR_EQ_CI;
         hal.write32(at, u32::from(self.eqn) << 24 | (self.ci & 0xFF_FFFF));
-    }
-}
-
-impl Completion {
-    /// Whether this completion reports an error.
-    pub fn is_error(&self) -> bool {
-        matches!(self.opcode, CqeOpcode::ReqErr | CqeOpcode::RespErr)
     }
 }

@@ -355,6 +355,13 @@ pub struct Completion {
     pub error: Option<(u8, u8)>,
 }
 
+impl Completion {
+    /// Whether this completion reports an error.
+    pub fn is_error(&self) -> bool {
+        matches!(self.opcode, CqeOpcode::ReqErr | CqeOpcode::RespErr)
+    }
+}
+
 /// Reads a CQE (whose ownership the caller has checked).
 pub fn parse_cqe(e: &[u8; cqe::LEN]) -> Completion {
     let op_own = e[cqe::OP_OWN];

@@ -288,14 +288,14 @@ impl Objects {
                         state.sq_psn = (psn + 1) & 0xFF_FFFF;
                         packet.transport = Transport::RcSend { psn };
                         state.rc.unacked.push((psn, index, packet.clone()));
-                    } else if let Err(v) = self.complete_send(&qp, index, None, mem) {
+                    } else if let Err(v) = self.complete_send(qpn, &qp, index, None, mem) {
                         out.violations.push(v);
                     }
                     out.packets.push(packet);
                 }
                 Err((syn, why)) => {
                     out.violations.push(why);
-                    let _ = self.complete_send(&qp, index, Some(syn), mem);
+                    let _ = self.complete_send(qpn, &qp, index, Some(syn), mem);
                     if let Some(q) = self.qps.get_mut(&qpn) {
                         q.state = qp_state::ERR;
                     }
@@ -314,19 +314,15 @@ impl Objects {
         out
     }
 
-    /// A requester CQE (or error CQE) for WQE `index` of `qp`.
+    /// A requester CQE (or error CQE) for WQE `index` of QP `qpn`.
     fn complete_send(
         &mut self,
+        qpn: u32,
         qp: &Qp,
         index: u16,
         error: Option<u8>,
         mem: &DmaRegion,
     ) -> Result<(), String> {
-        let qpn = self
-            .qps
-            .iter()
-            .find(|(_, q)| q.dbr == qp.dbr)
-            .map_or(0, |(n, _)| *n);
         let mut e = [0u8; 64];
         e[cqe::SOP_DROP_QPN..cqe::SOP_DROP_QPN + 4]
             .copy_from_slice(&(u32::from(wqe::opcode::SEND) << 24 | qpn).to_be_bytes());
@@ -415,7 +411,7 @@ impl Objects {
                 qp.rc.unacked.retain(|(s, _, _)| *s > psn);
                 let qp = qp.clone();
                 for (_, index, _) in done {
-                    if let Err(v) = self.complete_send(&qp, index, None, mem) {
+                    if let Err(v) = self.complete_send(p.dst_qpn, &qp, index, None, mem) {
                         out.violations.push(v);
                     }
                 }
