@@ -473,7 +473,8 @@ fn set_pointer(buf: &mut [u8], hi: Field, lo: Field, low_shift: u32, addr: u64) 
     lo.set(buf, (addr & 0xFFFF_FFFF) >> low_shift);
 }
 
-/// Reads a physical address written by [`set_pointer`].
+/// Reads a physical address split into a high word and a low field holding bits
+/// 31:`low_shift`.
 pub fn get_pointer(buf: &[u8], hi: Field, lo: Field, low_shift: u32) -> u64 {
     hi.get(buf) << 32 | lo.get(buf) << low_shift
 }

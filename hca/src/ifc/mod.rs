@@ -1,6 +1,6 @@
 //! PRM structure layouts ("ifc": the interface the mlx5 firmware defines), as bit fields.
 //!
-//! Each structure is declared with [`ifc_struct!`] under its PRM name (the name Linux's
+//! Each structure is declared with `ifc_struct!` under its PRM name (the name Linux's
 //! `mlx5_ifc.h` gives it, without `mlx5_ifc_` and `_bits`), and each field by its bit
 //! offset from the start of the structure and its width, exactly as the PRM numbers
 //! them: bit 0 is the most significant bit of byte 0, and every multi-byte field is
