@@ -3,11 +3,15 @@
 #   - rustup: the toolchain and Windows targets named in rust-toolchain.toml
 #   - Debian: mingw-w64 (the DDK headers and cross compilers the ABI check compiles with),
 #     linux-headers-amd64 (linux/mlx5/mlx5_ifc.h, the oracle for the PRM layouts) and
-#     libibverbs-dev (infiniband/mlx5dv.h, the oracle for WQE and CQE layouts)
+#     libibverbs-dev (infiniband/mlx5dv.h, the oracle for WQE and CQE layouts),
+#     tshark (reads the simulator's packet captures), ibsim-utils, opensm and
+#     infiniband-diags (a real subnet manager on a simulated fabric), srptools (a real
+#     SRP discovery client against the simulated target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(mingw-w64 gcc-mingw-w64-i686 gcc-mingw-w64-x86-64 linux-headers-amd64 libibverbs-dev)
+packages=(mingw-w64 gcc-mingw-w64-i686 gcc-mingw-w64-x86-64 linux-headers-amd64 libibverbs-dev
+          tshark ibsim-utils opensm infiniband-diags srptools)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,6 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "ci/setup.sh: installing ${missing[*]}"
     $sudo apt-get update -qq
+    # tshark asks whether non-root users may capture; they need not.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | $sudo debconf-set-selections
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
