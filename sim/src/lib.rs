@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod device;
+pub mod fabric;
 pub mod hal;
 pub mod memory;
 pub mod port;
