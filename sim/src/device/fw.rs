@@ -367,7 +367,7 @@ impl Firmware {
                     );
                 }
                 self.objects
-                    .dispatch(op, input, &self.cur_caps, mem, &self.port)
+                    .dispatch(op, input, &self.cur_caps, mem, &mut self.port)
             }
             _ => Reply::refuse(status::BAD_OP, format!("opcode {op:#x} not modelled")),
         }

@@ -235,7 +235,7 @@ impl Objects {
         input: &[u8],
         caps: &[u8],
         mem: &DmaRegion,
-        port: &Port,
+        port: &mut Port,
     ) -> Reply {
         match op {
             opcode::ALLOC_UAR => {
@@ -334,7 +334,7 @@ impl Objects {
                 }
                 let mut out = vec![0u8; mad_ifc_out::SIZE];
                 let at = mad_ifc_out::RESPONSE_MAD_PACKET.byte();
-                out[at..at + 256].copy_from_slice(&port.answer(mad));
+                out[at..at + 256].copy_from_slice(&port.answer(mad).0);
                 ok(out)
             }
             _ => refuse(status::BAD_OP, format!("opcode {op:#x} not modelled")),

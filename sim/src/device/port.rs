@@ -70,42 +70,69 @@ impl Port {
         self.subnet_timeout = subnet_timeout;
     }
 
-    /// Answers a 256-byte SMP.
-    pub fn answer(&self, request: &[u8]) -> [u8; 256] {
+    /// Answers a 256-byte SMP (Get, and Set of PortInfo from the subnet manager).
+    /// Returns the response and whether the port's state changed (the caller raises
+    /// the port-change event).
+    pub fn answer(&mut self, request: &[u8]) -> ([u8; 256], bool) {
         let mut r = [0u8; 256];
         let n = request.len().min(256);
         r[..n].copy_from_slice(&request[..n]);
         let class = r[1];
         let directed = class == 0x81;
+        let before = (self.state, self.lid);
+        let method = r[3];
         let status = if r[0] != 1 || !(class == 0x01 || directed) || r[2] != 1 {
             MAD_STATUS_BAD_VERSION
-        } else if r[3] != 0x01 {
+        } else if method != 0x01 && method != 0x02 {
             MAD_STATUS_BAD_METHOD
         } else {
             let attr = u16::from_be_bytes([r[16], r[17]]);
             let modifier = u32::from_be_bytes([r[20], r[21], r[22], r[23]]);
+            if method == 0x02 && attr == 0x0015 && modifier <= 1 {
+                let mut d = [0u8; 64];
+                d.copy_from_slice(&r[64..128]);
+                self.set_port_info(&d);
+            }
             let data = &mut r[64..128];
             data.fill(0);
-            match attr {
-                0x0011 => {
+            match (method, attr) {
+                (0x01, 0x0011) => {
                     self.node_info(data);
                     0
                 }
-                0x0015 if modifier <= 1 => {
+                (_, 0x0015) if modifier <= 1 => {
                     self.port_info(data);
                     0
                 }
-                0x0016 => {
+                (0x01, 0x0016) => {
                     self.pkey_block(data, modifier as usize);
                     0
                 }
                 _ => MAD_STATUS_BAD_ATTR,
             }
         };
-        r[3] = 0x81; // GetResp
+        r[3] = 0x81; // GetResp answers Get and Set
         let status = if directed { status | 0x8000 } else { status };
         r[4..6].copy_from_slice(&status.to_be_bytes());
-        r
+        (r, (self.state, self.lid) != before)
+    }
+
+    /// SubnSet(PortInfo): LID, SM LID and SL, LMC, subnet timeout, and a PortState
+    /// transition (IBTA vol. 1 §14.2.5.6: 0 no change; DOWN from any state; ARMED
+    /// from INIT; ACTIVE from ARMED).
+    fn set_port_info(&mut self, d: &[u8; 64]) {
+        self.lid = u16::from_be_bytes([d[16], d[17]]);
+        self.sm_lid = u16::from_be_bytes([d[18], d[19]]);
+        self.lmc = d[34] & 0x7;
+        self.sm_sl = d[36] & 0xF;
+        self.subnet_timeout = d[51] & 0x1F;
+        let wanted = d[32] & 0xF;
+        self.state = match (self.state, wanted) {
+            (_, state::DOWN) => state::DOWN,
+            (state::INIT, state::ARMED) => state::ARMED,
+            (state::ARMED, state::ACTIVE) => state::ACTIVE,
+            (current, _) => current,
+        };
     }
 
     fn node_info(&self, d: &mut [u8]) {
