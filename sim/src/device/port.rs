@@ -175,3 +175,53 @@ impl Port {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set_port_info(lid: u16, sm_lid: u16, want: u8) -> [u8; 256] {
+        let mut m = [0u8; 256];
+        m[0] = 1;
+        m[1] = 0x81; // directed route
+        m[2] = 1;
+        m[3] = 0x02; // Set
+        m[16..18].copy_from_slice(&0x0015u16.to_be_bytes());
+        m[64 + 16..64 + 18].copy_from_slice(&lid.to_be_bytes());
+        m[64 + 18..64 + 20].copy_from_slice(&sm_lid.to_be_bytes());
+        m[64 + 32] = want;
+        m[64 + 51] = 18;
+        m
+    }
+
+    #[test]
+    fn a_subnet_manager_configures_and_activates_the_port_in_order() {
+        let mut p = Port::unconfigured(0x0002_C903_0000_0001);
+        // ACTIVE straight from INIT is not a legal transition: the state stays.
+        let (r, changed) = p.answer(&set_port_info(0x11, 1, state::ACTIVE));
+        assert!(changed, "the LID changed");
+        assert_eq!(
+            (p.state, p.lid, p.sm_lid, p.subnet_timeout),
+            (state::INIT, 0x11, 1, 18)
+        );
+        assert_eq!(r[3], 0x81);
+        assert_eq!(
+            u16::from_be_bytes([r[4], r[5]]),
+            0x8000,
+            "DR response, status OK"
+        );
+        assert_eq!(
+            r[64 + 32] & 0xF,
+            state::INIT,
+            "the reply carries the new PortInfo"
+        );
+        p.answer(&set_port_info(0x11, 1, state::ARMED));
+        let (_, changed) = p.answer(&set_port_info(0x11, 1, state::ACTIVE));
+        assert!(changed);
+        assert_eq!(p.state, state::ACTIVE);
+        let (_, changed) = p.answer(&set_port_info(0x11, 1, 0));
+        assert!(!changed, "no change requested, none made");
+        p.answer(&set_port_info(0x11, 1, state::DOWN));
+        assert_eq!(p.state, state::DOWN);
+    }
+}
