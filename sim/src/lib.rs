@@ -9,6 +9,7 @@ pub mod clock;
 pub mod device;
 pub mod fabric;
 pub mod hal;
+pub mod ibsim;
 pub mod memory;
 pub mod port;
 pub mod scenario;
