@@ -13,3 +13,4 @@ pub mod ibsim;
 pub mod memory;
 pub mod port;
 pub mod scenario;
+pub mod target;
