@@ -1,9 +1,15 @@
 //! fabboot's simulator: the hardware this project has instead of hardware.
 //!
-//! Deterministic and single-threaded, on one virtual [`clock`]. Today: a model of the
-//! ConnectX function ([`device`]: configuration space, initialization segment, command
-//! queue and firmware), host memory for DMA ([`memory`]), the access layer's platform
-//! over them ([`hal`]), and the port driver's services around `HwFindAdapter` ([`port`]).
+//! Deterministic and single-threaded, on one virtual [`clock`]:
+//! - [`device`]: the ConnectX function (configuration space, initialization segment,
+//!   command queue, firmware, objects, data path, the port's agent); [`memory`] and
+//!   [`hal`]: host memory for DMA and the access layer's platform over the model;
+//!   [`port`]: the port driver's services around `HwFindAdapter`;
+//! - [`fabric`]: links and a switch with LID routing and a timing model; [`wire`]: the
+//!   InfiniBand packet format with its CRCs and a pcap writer;
+//! - [`ibsim`]: a bridge to the real ibsim and OpenSM;
+//! - [`target`]: the SCSI logical units of the SRP target;
+//! - [`scenario`]: whole runs shared by the `fabboot-sim` command and the tests.
 
 pub mod clock;
 pub mod device;
@@ -14,3 +20,4 @@ pub mod memory;
 pub mod port;
 pub mod scenario;
 pub mod target;
+pub mod wire;
