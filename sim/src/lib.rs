@@ -7,7 +7,8 @@
 //!   [`port`]: the port driver's services around `HwFindAdapter`;
 //! - [`fabric`]: links and a switch with LID routing and a timing model; [`wire`]: the
 //!   InfiniBand packet format with its CRCs and a pcap writer;
-//! - [`ibsim`]: a bridge to the real ibsim and OpenSM;
+//! - [`sm`]: the built-in subnet administrator; [`ibsim`]: a bridge to the real ibsim
+//!   and OpenSM;
 //! - [`target`]: the SCSI logical units of the SRP target;
 //! - [`scenario`]: whole runs shared by the `fabboot-sim` command and the tests.
 
@@ -19,5 +20,6 @@ pub mod ibsim;
 pub mod memory;
 pub mod port;
 pub mod scenario;
+pub mod sm;
 pub mod target;
 pub mod wire;
