@@ -6,11 +6,11 @@
 //! command queue, ENABLE_HCA, ISSI 1 when offered, boot pages, capabilities lowered so
 //! firmware asks for few init pages, init pages, INIT_HCA.
 
-use crate::cmdif::{CmdError, CmdIf, opcode};
+use crate::cmdif::{CmdError, CmdIf, header, opcode};
 use crate::dma::DmaRegion;
 use crate::hal::Hal;
 use crate::ifc::cmd::{
-    hdr, query_hca_cap_out, query_issi_out, query_pages_out, set_hca_cap_in, set_issi_in,
+    query_hca_cap_out, query_issi_out, query_pages_out, set_hca_cap_in, set_issi_in,
     teardown_hca_in,
 };
 use crate::ifc::hca_cap::cmd_hca_cap as cap;
@@ -126,26 +126,6 @@ impl Hca {
     }
 }
 
-fn header(op: u16, op_mod: u16, buf: &mut [u8]) {
-    hdr::OPCODE.set(buf, op.into());
-    hdr::OP_MOD.set(buf, op_mod.into());
-}
-
-/// Runs a command whose input and output are a bare header (plus `extra` input bytes).
-fn simple<H: Hal>(
-    cmd: &mut CmdIf,
-    hal: &H,
-    dma: &DmaRegion,
-    op: u16,
-    op_mod: u16,
-) -> Result<[u8; 16], CmdError> {
-    let mut input = [0u8; 16];
-    header(op, op_mod, &mut input);
-    let mut out = [0u8; 16];
-    cmd.exec(hal, dma, &input, &mut out)?;
-    Ok(out)
-}
-
 /// Resets the function and brings it up to INIT_HCA.
 pub fn bring_up<H: Hal>(
     hal: &H,
@@ -157,15 +137,15 @@ pub fn bring_up<H: Hal>(
         return Err(BringupError::ResetUnavailable);
     }
     let mut cmd = CmdIf::start(hal, dma, plan.cmd, cfg.ready_timeout_us, cfg.cmd_timeout_us)?;
-    simple(&mut cmd, hal, dma, opcode::ENABLE_HCA, 0)?;
+    cmd.exec_short(hal, dma, opcode::ENABLE_HCA, 0, None)?;
 
     let mut input = [0u8; 16];
-    header(opcode::QUERY_ISSI, 0, &mut input);
+    header(&mut input, opcode::QUERY_ISSI, 0);
     let mut out = [0u8; query_issi_out::SIZE];
     cmd.exec(hal, dma, &input, &mut out)?;
     let mut issi = query_issi_out::CURRENT_ISSI.get(&out) as u16;
     if query_issi_out::SUPPORTED_ISSI_DW0.get(&out) & 0b10 != 0 {
-        header(opcode::SET_ISSI, 0, &mut input);
+        header(&mut input, opcode::SET_ISSI, 0);
         set_issi_in::CURRENT_ISSI.set(&mut input, 1);
         let mut out = [0u8; 16];
         cmd.exec(hal, dma, &input, &mut out)?;
@@ -185,7 +165,7 @@ pub fn bring_up<H: Hal>(
 
     // Start from the current capabilities; lower only what sizes firmware's tables.
     let mut input = [0u8; 16];
-    header(opcode::QUERY_HCA_CAP, 1, &mut input);
+    header(&mut input, opcode::QUERY_HCA_CAP, 1);
     let mut out = [0u8; CAPS_PREFIX];
     hca.cmd
         .exec_sized(hal, dma, &input, 16, &mut out, query_hca_cap_out::SIZE)?;
@@ -209,7 +189,7 @@ pub fn bring_up<H: Hal>(
     cap::CMDIF_CHECKSUM.set(&mut hca.caps, 0);
     cap::LOG_UAR_PAGE_SZ.set(&mut hca.caps, 0);
     let mut set = [0u8; CAPS_PREFIX];
-    header(opcode::SET_HCA_CAP, 0, &mut set);
+    header(&mut set, opcode::SET_HCA_CAP, 0);
     set[at..at + cap::SIZE].copy_from_slice(&hca.caps);
     let mut out = [0u8; 16];
     hca.cmd
@@ -217,7 +197,7 @@ pub fn bring_up<H: Hal>(
 
     hca.init_pages = satisfy_pages(&mut hca, hal, dma, 2)?;
     let mut init = [0u8; 32];
-    header(opcode::INIT_HCA, 0, &mut init);
+    header(&mut init, opcode::INIT_HCA, 0);
     hca.cmd.exec(hal, dma, &init, &mut out)?;
     Ok(hca)
 }
@@ -230,7 +210,9 @@ fn satisfy_pages<H: Hal>(
     dma: &DmaRegion,
     phase: u16,
 ) -> Result<usize, BringupError> {
-    let out = simple(&mut hca.cmd, hal, dma, opcode::QUERY_PAGES, phase)?;
+    let out = hca
+        .cmd
+        .exec_short(hal, dma, opcode::QUERY_PAGES, phase, None)?;
     // num_pages is signed: zero or negative means nothing to give.
     let asked = query_pages_out::NUM_PAGES.get(&out) as u32 as i32;
     let Ok(asked) = usize::try_from(asked) else {
@@ -261,13 +243,13 @@ pub fn service_page_request<H: Hal>(
 /// (each must be one we gave), DISABLE_HCA. Returns the pages taken back.
 pub fn teardown<H: Hal>(hca: &mut Hca, hal: &H, dma: &DmaRegion) -> Result<usize, BringupError> {
     let mut input = [0u8; 16];
-    header(opcode::TEARDOWN_HCA, 0, &mut input);
+    header(&mut input, opcode::TEARDOWN_HCA, 0);
     teardown_hca_in::PROFILE.set(&mut input, 0);
     let mut out = [0u8; 16];
     hca.cmd.exec(hal, dma, &input, &mut out)?;
 
     let held = hca.pages.held();
     let taken = hca.pages.take(&mut hca.cmd, hal, dma, held)?;
-    simple(&mut hca.cmd, hal, dma, opcode::DISABLE_HCA, 0)?;
+    hca.cmd.exec_short(hal, dma, opcode::DISABLE_HCA, 0, None)?;
     Ok(taken)
 }

@@ -461,6 +461,34 @@ impl CmdIf {
     }
 }
 
+/// Writes a command input's opcode and opcode modifier.
+pub fn header(buf: &mut [u8], op: u16, op_mod: u16) {
+    hdr::OPCODE.set(buf, op.into());
+    hdr::OP_MOD.set(buf, op_mod.into());
+}
+
+impl CmdIf {
+    /// Runs a command of 16 bytes each way: the header, plus `value` in `field` (an
+    /// object number, say; `None` for none). Returns the output.
+    pub fn exec_short<H: Hal>(
+        &mut self,
+        hal: &H,
+        dma: &DmaRegion,
+        op: u16,
+        op_mod: u16,
+        field: Option<(Field, u64)>,
+    ) -> Result<[u8; 16], CmdError> {
+        let mut input = [0u8; 16];
+        header(&mut input, op, op_mod);
+        if let Some((f, v)) = field {
+            f.set(&mut input, v);
+        }
+        let mut out = [0u8; 16];
+        self.exec(hal, dma, &input, &mut out)?;
+        Ok(out)
+    }
+}
+
 /// Mailbox blocks needed for a command input or output of `len` bytes.
 pub fn blocks(len: usize) -> usize {
     len.saturating_sub(INLINE).div_ceil(MAILBOX_DATA)

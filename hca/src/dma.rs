@@ -109,6 +109,12 @@ impl DmaRegion {
         (offset <= self.len).then(|| self.phys + offset as u64)
     }
 
+    /// Physical address of `span`, which must lie wholly in the region.
+    pub fn phys_span(&self, span: Span) -> Result<PhysAddr, OutOfRegion> {
+        self.check(span.offset, span.len)?;
+        Ok(self.phys + span.offset as u64)
+    }
+
     /// The offset of `len` bytes at physical address `addr`, if they lie in the region.
     pub fn offset_of(&self, addr: PhysAddr, len: usize) -> Option<usize> {
         let offset = usize::try_from(addr.checked_sub(self.phys)?).ok()?;
@@ -250,6 +256,20 @@ mod tests {
         assert_eq!(r.offset_of(0x10_0FF0, 16), Some(0xFF0));
         assert_eq!(r.offset_of(0x10_0FF0, 17), None);
         assert_eq!(r.offset_of(0x0F_FFFF, 1), None);
+        assert_eq!(
+            r.phys_span(Span {
+                offset: 0xFF0,
+                len: 16
+            }),
+            Ok(0x10_0FF0)
+        );
+        assert!(
+            r.phys_span(Span {
+                offset: 0xFF0,
+                len: 17
+            })
+            .is_err()
+        );
     }
 
     #[test]

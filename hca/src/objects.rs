@@ -4,7 +4,7 @@
 //! Rings are carved by the caller (the memory plan) and initialised here before the
 //! device sees them: every EQE owner bit set, every CQE marked invalid.
 
-use crate::cmdif::{CmdError, CmdIf};
+use crate::cmdif::{CmdError, CmdIf, header};
 use crate::dma::{DmaRegion, Span};
 use crate::hal::Hal;
 use crate::ifc::cmd::hdr;
@@ -208,37 +208,15 @@ pub struct QpAttrs {
     pub remote_write: bool,
 }
 
-fn header(op: u16, op_mod: u16, buf: &mut [u8]) {
-    hdr::OPCODE.set(buf, op.into());
-    hdr::OP_MOD.set(buf, op_mod.into());
-}
-
-/// Runs a 16-byte-in, 16-byte-out command carrying one object number at `field`.
-fn simple<H: Hal>(
-    cmd: &mut CmdIf,
-    hal: &H,
-    dma: &DmaRegion,
-    op: u16,
-    field: Field,
-    number: u32,
-) -> Result<[u8; 16], CmdError> {
-    let mut input = [0u8; 16];
-    header(op, 0, &mut input);
-    field.set(&mut input, number.into());
-    let mut out = [0u8; 16];
-    cmd.exec(hal, dma, &input, &mut out)?;
-    Ok(out)
-}
-
 /// ALLOC_UAR: a UAR page index (its doorbells are at BAR0 + index × 4 KiB).
 pub fn alloc_uar<H: Hal>(cmd: &mut CmdIf, hal: &H, dma: &DmaRegion) -> Result<u32, CmdError> {
-    let out = simple(cmd, hal, dma, opcode::ALLOC_UAR, Field::new(0, 0), 0)?;
+    let out = cmd.exec_short(hal, dma, opcode::ALLOC_UAR, 0, None)?;
     Ok(alloc_uar_out::UAR.get(&out) as u32)
 }
 
 /// ALLOC_PD: a protection domain.
 pub fn alloc_pd<H: Hal>(cmd: &mut CmdIf, hal: &H, dma: &DmaRegion) -> Result<u32, CmdError> {
-    let out = simple(cmd, hal, dma, opcode::ALLOC_PD, Field::new(0, 0), 0)?;
+    let out = cmd.exec_short(hal, dma, opcode::ALLOC_PD, 0, None)?;
     Ok(alloc_pd_out::PD.get(&out) as u32)
 }
 
@@ -253,7 +231,7 @@ pub fn create_local_pa_mkey<H: Hal>(
     variant: u8,
 ) -> Result<u32, CmdError> {
     let mut input = [0u8; CREATE_HEADER];
-    header(opcode::CREATE_MKEY, 0, &mut input);
+    header(&mut input, opcode::CREATE_MKEY, 0);
     let m = create_mkey_in::MKC;
     mkc::LR.within(m).set(&mut input, 1);
     mkc::LW.within(m).set(&mut input, 1);
@@ -279,7 +257,10 @@ fn page_list(input: &mut [u8], pas: Field, dma: &DmaRegion, ring: Span) -> Resul
         });
     }
     for i in 0..pages {
-        let addr = dma.phys(ring.offset + i * 4096).unwrap_or(u64::MAX);
+        let addr = dma.phys_span(Span {
+            offset: ring.offset + i * 4096,
+            len: 4096,
+        })?;
         Field::new(pas.bit + 64 * i as u32, 64).set(input, addr);
     }
     Ok(pas.byte() + 8 * pages)
@@ -297,7 +278,7 @@ pub fn create_eq<H: Hal>(
         dma.write_u8_volatile(cfg.ring.offset + i * ENTRY + EQE_OWNER, 1)?;
     }
     let mut input = [0u8; CREATE_HEADER + 8 * MAX_RING_PAGES];
-    header(opcode::CREATE_EQ, 0, &mut input);
+    header(&mut input, opcode::CREATE_EQ, 0);
     let c = create_eq_in::EQC;
     eqc::LOG_EQ_SIZE
         .within(c)
@@ -327,7 +308,7 @@ pub fn create_cq<H: Hal>(
     }
     dma.fill(cfg.dbr.offset, 8, 0)?;
     let mut input = [0u8; CREATE_HEADER + 8 * MAX_RING_PAGES];
-    header(opcode::CREATE_CQ, 0, &mut input);
+    header(&mut input, opcode::CREATE_CQ, 0);
     let c = create_cq_in::CQC;
     cqc::CQE_SZ.within(c).set(&mut input, 0);
     cqc::LOG_CQ_SIZE
@@ -338,7 +319,7 @@ pub fn create_cq<H: Hal>(
     cqc::LOG_PAGE_SIZE.within(c).set(&mut input, 0);
     cqc::DBR_ADDR
         .within(c)
-        .set(&mut input, dma.phys(cfg.dbr.offset).unwrap_or(u64::MAX));
+        .set(&mut input, dma.phys_span(cfg.dbr)?);
     let len = page_list(&mut input, create_cq_in::PAS, dma, cfg.ring)?;
     let mut out = [0u8; 16];
     cmd.exec(hal, dma, &input[..len], &mut out)?;
@@ -355,7 +336,7 @@ pub fn create_qp<H: Hal>(
     dma.fill(cfg.buffer.offset, cfg.buffer.len, 0)?;
     dma.fill(cfg.dbr.offset, 8, 0)?;
     let mut input = [0u8; CREATE_HEADER + 8 * MAX_RING_PAGES];
-    header(opcode::CREATE_QP, 0, &mut input);
+    header(&mut input, opcode::CREATE_QP, 0);
     let q = create_qp_in::QPC;
     qpc::ST.within(q).set(&mut input, cfg.st.code().into());
     qpc::PM_STATE.within(q).set(&mut input, 3);
@@ -375,7 +356,7 @@ pub fn create_qp<H: Hal>(
     qpc::CQN_RCV.within(q).set(&mut input, cfg.cqn_rcv.into());
     qpc::DBR_ADDR
         .within(q)
-        .set(&mut input, dma.phys(cfg.dbr.offset).unwrap_or(u64::MAX));
+        .set(&mut input, dma.phys_span(cfg.dbr)?);
     qpc::RQ_TYPE.within(q).set(&mut input, 0);
     let len = page_list(&mut input, create_qp_in::PAS, dma, cfg.buffer)?;
     let mut out = [0u8; 16];
@@ -405,14 +386,30 @@ pub fn modify_qp<H: Hal>(
         Transition::Init2Rtr => opcode::INIT2RTR_QP,
         Transition::Rtr2Rts => opcode::RTR2RTS_QP,
         Transition::ToErr => {
-            return simple(cmd, hal, dma, opcode::QP_2ERR, qp_2err_in::QPN, qpn).map(|_| ());
+            return cmd
+                .exec_short(
+                    hal,
+                    dma,
+                    opcode::QP_2ERR,
+                    0,
+                    Some((qp_2err_in::QPN, qpn.into())),
+                )
+                .map(|_| ());
         }
         Transition::ToRst => {
-            return simple(cmd, hal, dma, opcode::QP_2RST, qp_2rst_in::QPN, qpn).map(|_| ());
+            return cmd
+                .exec_short(
+                    hal,
+                    dma,
+                    opcode::QP_2RST,
+                    0,
+                    Some((qp_2rst_in::QPN, qpn.into())),
+                )
+                .map(|_| ());
         }
     };
     let mut input = [0u8; CREATE_HEADER];
-    header(op, 0, &mut input);
+    header(&mut input, op, 0);
     rst2init_qp_in::QPN.set(&mut input, qpn.into());
     let q = rst2init_qp_in::QPC;
     let path = qpc::PRIMARY_ADDRESS_PATH.within(q);
@@ -506,7 +503,8 @@ pub fn destroy<H: Hal>(
         opcode::DESTROY_CQ => destroy_cq_in::CQN,
         _ => destroy_qp_in::QPN,
     };
-    simple(cmd, hal, dma, op, field, number).map(|_| ())
+    cmd.exec_short(hal, dma, op, 0, Some((field, number.into())))
+        .map(|_| ())
 }
 
 /// MAD_IFC: hands a 256-byte MAD to the port's own management agents (the local
@@ -519,7 +517,7 @@ pub fn mad_ifc<H: Hal>(
     mad: &[u8; 256],
 ) -> Result<[u8; 256], CmdError> {
     let mut input = [0u8; objects::mad_ifc_in::SIZE];
-    header(opcode::MAD_IFC, 0b11, &mut input); // ignore M_Key and B_Key: local query
+    header(&mut input, opcode::MAD_IFC, 0b11); // ignore M_Key and B_Key: local query
     mad_ifc_in::PORT.set(&mut input, port.into());
     let at = mad_ifc_in::MAD.byte();
     input[at..at + 256].copy_from_slice(mad);

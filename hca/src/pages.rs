@@ -3,10 +3,10 @@
 //! pages in any order, so ownership is a bitmap, and a returned page that is not one
 //! of ours is an error, never memory we start using.
 
-use crate::cmdif::{CmdError, CmdIf, opcode};
+use crate::cmdif::{CmdError, CmdIf, header, opcode};
 use crate::dma::{DmaRegion, Span};
 use crate::hal::Hal;
-use crate::ifc::cmd::{hdr, manage_pages_in, manage_pages_out};
+use crate::ifc::cmd::{manage_pages_in, manage_pages_out};
 use crate::plan::PAGE;
 
 /// Pages per MANAGE_PAGES command: one mailbox block's worth (as iPXE does), so the
@@ -32,6 +32,12 @@ pub enum PageError {
     },
     /// A command failed.
     Cmd(CmdError),
+}
+
+impl From<crate::dma::OutOfRegion> for PageError {
+    fn from(e: crate::dma::OutOfRegion) -> Self {
+        PageError::Cmd(CmdError::Dma(e))
+    }
 }
 
 impl From<CmdError> for PageError {
@@ -96,10 +102,7 @@ impl PagePool {
         count: usize,
     ) -> Result<(), PageError> {
         if self.count + count > self.pages {
-            let mut input = [0u8; 16];
-            hdr::OPCODE.set(&mut input, opcode::MANAGE_PAGES.into());
-            hdr::OP_MOD.set(&mut input, 0);
-            let _ = cmd.exec(hal, dma, &input, &mut [0u8; 16]);
+            let _ = cmd.exec_short(hal, dma, opcode::MANAGE_PAGES, 0, None);
             return Err(PageError::NotEnough {
                 asked: self.count + count,
                 reserved: self.pages,
@@ -113,8 +116,7 @@ impl PagePool {
             let len = manage_pages_in::PAS.byte() + 8 * n;
             let buf = &mut input[..len];
             buf.fill(0);
-            hdr::OPCODE.set(buf, opcode::MANAGE_PAGES.into());
-            hdr::OP_MOD.set(buf, 1);
+            header(buf, opcode::MANAGE_PAGES, 1);
             manage_pages_in::INPUT_NUM_ENTRIES.set(buf, n as u64);
             let mut chosen = [0usize; PAGES_PER_COMMAND];
             for (slot, c) in chosen.iter_mut().take(n).enumerate() {
@@ -123,7 +125,10 @@ impl PagePool {
                 }
                 *c = next;
                 next += 1;
-                let addr = dma.phys(self.span.offset + *c * PAGE).unwrap_or(u64::MAX);
+                let addr = dma.phys_span(Span {
+                    offset: self.span.offset + *c * PAGE,
+                    len: PAGE,
+                })?;
                 let at = manage_pages_in::PAS.byte() + 8 * slot;
                 buf[at..at + 8].copy_from_slice(&addr.to_be_bytes());
             }
@@ -151,8 +156,7 @@ impl PagePool {
         let mut taken = 0;
         while taken < count {
             let want = (count - taken).min(PAGES_PER_COMMAND);
-            hdr::OPCODE.set(&mut input, opcode::MANAGE_PAGES.into());
-            hdr::OP_MOD.set(&mut input, 2);
+            header(&mut input, opcode::MANAGE_PAGES, 2);
             manage_pages_in::INPUT_NUM_ENTRIES.set(&mut input, want as u64);
             let len = manage_pages_out::PAS.byte() + 8 * want;
             cmd.exec(hal, dma, &input, &mut out[..len])?;

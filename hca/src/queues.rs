@@ -134,14 +134,7 @@ impl SendQueue {
         to: &AddressVector,
         buf: Span,
     ) -> Result<u16, PostError> {
-        let phys = dma
-            .phys(buf.offset)
-            .filter(|_| buf.end() <= dma.len())
-            .ok_or(OutOfRegion {
-                offset: buf.offset,
-                len: buf.len,
-                region: dma.len(),
-            })?;
+        let phys = dma.phys_span(buf)?;
         let mut w = [0u8; 2 * WQEBB];
         wqe::write_ctrl(
             &mut w[..ctrl::LEN],
@@ -164,14 +157,7 @@ impl SendQueue {
         dma: &DmaRegion,
         buf: Span,
     ) -> Result<u16, PostError> {
-        let phys = dma
-            .phys(buf.offset)
-            .filter(|_| buf.end() <= dma.len())
-            .ok_or(OutOfRegion {
-                offset: buf.offset,
-                len: buf.len,
-                region: dma.len(),
-            })?;
+        let phys = dma.phys_span(buf)?;
         let mut w = [0u8; WQEBB];
         wqe::write_ctrl(
             &mut w[..ctrl::LEN],
@@ -284,14 +270,7 @@ impl RecvQueue {
         for i in 0..slots {
             match bufs.get(i) {
                 Some(b) => {
-                    let phys =
-                        dma.phys(b.offset)
-                            .filter(|_| b.end() <= dma.len())
-                            .ok_or(OutOfRegion {
-                                offset: b.offset,
-                                len: b.len,
-                                region: dma.len(),
-                            })?;
+                    let phys = dma.phys_span(*b)?;
                     wqe::write_data(&mut seg, b.len as u32, self.lkey, phys);
                 }
                 None => wqe::write_data(&mut seg, 0, wqe::INVALID_LKEY, 0),
