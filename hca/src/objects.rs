@@ -230,11 +230,46 @@ pub fn create_local_pa_mkey<H: Hal>(
     pd: u32,
     variant: u8,
 ) -> Result<u32, CmdError> {
+    create_pa_mkey(cmd, hal, dma, pd, variant, RemoteAccess::NONE)
+}
+
+/// Remote rights of a memory key (mkc `rr`, `rw`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoteAccess {
+    /// The peer may RDMA READ through the key.
+    pub read: bool,
+    /// The peer may RDMA WRITE through the key.
+    pub write: bool,
+}
+
+impl RemoteAccess {
+    /// Local access only.
+    pub const NONE: RemoteAccess = RemoteAccess {
+        read: false,
+        write: false,
+    };
+}
+
+/// CREATE_MKEY of a physical-address key over all of memory (`length64`) with local
+/// read and write and the given remote rights (reference/mlx5.md §C.9, mkc `lr`,
+/// `lw`, `rr`, `rw`, access mode PA). A key with remote rights lets the connected
+/// peer reach any physical address through it: what an initiator that does no
+/// per-I/O registration hands its target (reference/srp-cm-sa-dm.md §2.3).
+pub fn create_pa_mkey<H: Hal>(
+    cmd: &mut CmdIf,
+    hal: &H,
+    dma: &DmaRegion,
+    pd: u32,
+    variant: u8,
+    remote: RemoteAccess,
+) -> Result<u32, CmdError> {
     let mut input = [0u8; CREATE_HEADER];
     header(&mut input, opcode::CREATE_MKEY, 0);
     let m = create_mkey_in::MKC;
     mkc::LR.within(m).set(&mut input, 1);
     mkc::LW.within(m).set(&mut input, 1);
+    mkc::RR.within(m).set(&mut input, remote.read.into());
+    mkc::RW.within(m).set(&mut input, remote.write.into());
     mkc::ACCESS_MODE_1_0.within(m).set(&mut input, 0); // physical addresses
     mkc::QPN.within(m).set(&mut input, 0xFF_FFFF);
     mkc::MKEY_7_0.within(m).set(&mut input, variant.into());
