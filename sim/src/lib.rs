@@ -7,18 +7,21 @@
 //!   [`port`]: the port driver's services around `HwFindAdapter`;
 //! - [`fabric`]: links and a switch with LID routing and a timing model; [`wire`]: the
 //!   InfiniBand packet format with its CRCs and a pcap writer;
-//! - [`sm`]: the built-in subnet administrator; [`ibsim`]: a bridge to the real ibsim
+//! - [`rc`]: the reliable-connected transport engine of one queue pair;
+//! - [`sm`]: the built-in subnet manager and SA; [`ibsim`]: a bridge to the real ibsim
 //!   and OpenSM;
-//! - [`target`]: the SCSI logical units of the SRP target;
+//! - [`target`]: the SCSI logical units of the SRP target; [`dm`]: its Device Management agent;
 //! - [`scenario`]: whole runs shared by the `fabboot-sim` command and the tests.
 
 pub mod clock;
 pub mod device;
+pub mod dm;
 pub mod fabric;
 pub mod hal;
 pub mod ibsim;
 pub mod memory;
 pub mod port;
+pub mod rc;
 pub mod scenario;
 pub mod sm;
 pub mod target;

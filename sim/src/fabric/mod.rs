@@ -2,9 +2,17 @@
 //! virtual clock.
 //!
 //! CA `i` is cabled to switch port `i + 1`; switch port 0 is its management port,
-//! where the built-in subnet manager and SA live (as on a managed switch). Frames are
-//! whole encoded packets starting with the LRH (IBTA vol. 1 §7.7); the fabric reads
-//! only the LRH's DLID and VL.
+//! where the switch's SMA ([`switch`]) and the built-in subnet manager and SA live (as
+//! on a managed switch). Frames are whole encoded packets starting with the LRH (IBTA
+//! vol. 1 §7.7).
+//!
+//! Forwarding: the switch forwards by the linear forwarding table its SMA holds, which
+//! a subnet manager programs with SubnSet(LinearForwardingTable) or a test programs
+//! directly with [`Fabric::route`]. SMPs (QP0, VL15) are read further: a
+//! directed-route SMP (permissive DLID) is processed hop by hop as IBTA vol. 1 §14.2.2
+//! says, passed on along its initial or return path or answered by the SMA at its end;
+//! a LID-routed SMP request for the switch's own LID is answered by the SMA. Anything
+//! else for the management port goes to [`Endpoint::Sm`].
 //!
 //! Timing: a frame entering a link waits for the link to be free in that direction,
 //! takes `bytes × 8 / rate` to serialise, then the cable delay; a switch forwards after
@@ -13,16 +21,23 @@
 //! probability) and add delay.
 
 pub mod link;
+pub mod switch;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use crate::clock::Clock;
+use crate::wire::{IbPacket, Opcode};
 use link::Link;
 pub use link::{LinkSpeed, Loss};
+use switch::{SmpAction, Switch};
 
 /// The LRH's permissive DLID: directed-route SMPs (IBTA vol. 1 §14.2.2).
 pub const PERMISSIVE_LID: u16 = 0xFFFF;
+/// The switch's NodeGUID unless a test sets another (Mellanox OUI 0x0002C9).
+pub const SWITCH_GUID: u64 = 0x0002_C902_0000_0100;
+/// The virtual lane subnet management packets travel on (IBTA vol. 1 §7.6, VL15).
+pub const VL_SMP: u8 = 15;
 
 /// Timing and size of the fabric.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -69,6 +84,9 @@ pub enum Drop {
     NoRoute,
     /// Too short to carry an LRH.
     Runt,
+    /// A directed-route SMP the switch could not process, or an SMP the switch's SMA
+    /// would not or could not answer (see [`switch::Switch::counters`]).
+    BadSmp,
 }
 
 /// What the fabric has done.
@@ -104,8 +122,8 @@ pub struct Fabric {
     cfg: FabricConfig,
     /// Link `i` joins switch port `i + 1` and CA `i`; the management port has no cable.
     links: Vec<Link>,
-    /// Linear forwarding table: DLID → switch port (0 = management port).
-    lft: HashMap<u16, u8>,
+    /// The switch: its SMA and the linear forwarding table the fabric forwards by.
+    switch: Switch,
     queue: BinaryHeap<Event>,
     seq: u64,
     stats: Stats,
@@ -127,16 +145,18 @@ pub fn dlid(frame: &[u8]) -> Option<u16> {
 }
 
 impl Fabric {
-    /// A switch with `cas` channel adapters cabled to ports 1..=`cas`.
+    /// A switch with `cas` channel adapters cabled to ports 1..=`cas` (at most 254), its
+    /// ports in INIT and its forwarding table empty.
     pub fn new(clock: Clock, cas: usize, cfg: FabricConfig) -> Fabric {
         let links = (0..cas)
             .map(|_| Link::new(cfg.speed, cfg.width, cfg.cable_ns))
             .collect();
+        let ports = u8::try_from(cas).unwrap_or(u8::MAX);
         Fabric {
             clock,
             cfg,
             links,
-            lft: HashMap::new(),
+            switch: Switch::new(ports, SWITCH_GUID, cfg.speed, cfg.width),
             queue: BinaryHeap::new(),
             seq: 0,
             stats: Stats::default(),
@@ -164,14 +184,26 @@ impl Fabric {
         self.tap = Some(Box::new(tap));
     }
 
-    /// Programs the switch: frames for `lid` leave through `port` (0: management).
+    /// Programs the switch directly, without a subnet manager: frames for `lid` leave
+    /// through `port` (0: management). Writes the LFT entry and raises LinearFDBTop to
+    /// cover it; LIDs outside the unicast range (0xC000 and up) are ignored.
     pub fn route(&mut self, lid: u16, port: u8) {
-        self.lft.insert(lid, port);
+        self.switch.program(lid, port);
     }
 
-    /// Forgets every route (a subnet manager reprogramming the switch).
+    /// Forgets every route (empties the LFT).
     pub fn clear_routes(&mut self) {
-        self.lft.clear();
+        self.switch.clear_lft();
+    }
+
+    /// The switch: its SMA's state and its forwarding table.
+    pub fn switch(&self) -> &Switch {
+        &self.switch
+    }
+
+    /// The switch, to change (for example its SMA latency).
+    pub fn switch_mut(&mut self) -> &mut Switch {
+        &mut self.switch
     }
 
     /// The switch port CA `ca` is cabled to.
@@ -179,10 +211,14 @@ impl Fabric {
         (ca + 1) as u8
     }
 
-    /// Brings CA `ca`'s link up or down. Frames on a link that goes down are lost.
+    /// Brings CA `ca`'s link up or down. Frames on a link that goes down are lost. The
+    /// switch port goes DOWN, or back to INIT, and sets PortStateChange.
     pub fn set_link_up(&mut self, ca: usize, up: bool) {
         if let Some(l) = self.links.get_mut(ca) {
             l.up = up;
+            if let Ok(port) = u8::try_from(ca + 1) {
+                self.switch.set_link(port, up);
+            }
         }
     }
 
@@ -247,8 +283,9 @@ impl Fabric {
         self.push(arrive, hop, frame);
     }
 
-    /// `from` sends a frame now. The subnet manager's directed-route SMPs name the
-    /// switch port they leave by (`dr_port`); everything else is routed by DLID.
+    /// `from` sends a frame now. With `dr_port` the subnet manager puts the frame
+    /// straight on that switch port, unread; otherwise the switch decides: by DLID,
+    /// or, for a directed-route SMP (permissive DLID), by the path in the SMP.
     pub fn send(&mut self, from: Endpoint, frame: Vec<u8>, dr_port: Option<u8>) {
         let now = self.clock.now_ns();
         if frame.len() < 8 {
@@ -270,20 +307,75 @@ impl Fabric {
             self.lose(Drop::Runt);
             return;
         };
-        let out = if dlid == PERMISSIVE_LID {
-            // Directed-route SMPs answering the SM return to the management port.
-            Some(0)
-        } else {
-            self.lft.get(&dlid).copied()
-        };
-        let _ = in_port;
-        match out {
+        if dlid == PERMISSIVE_LID {
+            match smp_packet(&frame) {
+                Some(pkt) => self.switch_smp(at, in_port, pkt),
+                None => self.lose(Drop::BadSmp),
+            }
+            return;
+        }
+        match self.switch.out_port(dlid) {
+            Some(0) => match smp_packet(&frame) {
+                // A LID-routed SMP for the switch's own LID: its SMA's.
+                Some(pkt) if pkt.payload.get(1) == Some(&switch::CLASS_SMP_LID) => {
+                    self.switch_smp(at, in_port, pkt)
+                }
+                _ => self.push(
+                    at + self.cfg.switch_latency_ns,
+                    Hop::Forward { port: 0 },
+                    frame,
+                ),
+            },
             Some(port) => self.push(
                 at + self.cfg.switch_latency_ns,
                 Hop::Forward { port },
                 frame,
             ),
             None => self.lose(Drop::NoRoute),
+        }
+    }
+
+    /// An SMP at the switch: the SMA passes it on, answers it, or drops it. Answers
+    /// leave after the SMA's latency on top of the switch's.
+    fn switch_smp(&mut self, at: u64, in_port: u8, pkt: IbPacket) {
+        let action = self.switch.receive_smp(in_port, pkt.lrh.slid, &pkt.payload);
+        let (port, out, delay) = match action {
+            Ok(SmpAction::Forward { port, mad }) => (
+                port,
+                IbPacket {
+                    payload: mad.to_vec(),
+                    ..pkt
+                },
+                self.cfg.switch_latency_ns,
+            ),
+            Ok(SmpAction::Answer {
+                port,
+                dlid,
+                slid,
+                mad,
+            }) => {
+                let mut lrh = pkt.lrh;
+                lrh.dlid = dlid;
+                lrh.slid = slid;
+                lrh.vl = VL_SMP;
+                (
+                    port,
+                    IbPacket {
+                        lrh,
+                        payload: mad.to_vec(),
+                        ..pkt
+                    },
+                    self.cfg.switch_latency_ns + self.switch.sma_latency_ns,
+                )
+            }
+            Err(_) => {
+                self.lose(Drop::BadSmp);
+                return;
+            }
+        };
+        match out.encode() {
+            Ok(frame) => self.push(at + delay, Hop::Forward { port }, frame),
+            Err(_) => self.lose(Drop::BadSmp),
         }
     }
 
@@ -331,9 +423,22 @@ impl Fabric {
     }
 }
 
+/// The packet, if `frame` is a well-formed SMP packet: UD SEND Only to QP0 on VL15
+/// with a 256-byte MAD (IBTA vol. 1 §14.2.1; CRCs checked).
+fn smp_packet(frame: &[u8]) -> Option<IbPacket> {
+    let pkt = IbPacket::decode(frame).ok()?;
+    let smp = pkt.bth.opcode == Opcode::UD_SEND_ONLY
+        && pkt.bth.dest_qp == 0
+        && pkt.lrh.vl == VL_SMP
+        && pkt.payload.len() == switch::SmpRepr::LEN;
+    smp.then_some(pkt)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{BthRepr, DethRepr, ExtHeaders, Lnh, LrhRepr};
+    use switch::{SmpRepr, attr, method};
 
     /// A frame with an LRH to `dlid` and `len` bytes in all.
     fn frame(dlid: u16, len: usize) -> Vec<u8> {
@@ -381,6 +486,40 @@ mod tests {
         assert_eq!(times[2] - times[1], 80);
     }
 
+    /// A QP0 packet on VL15 carrying `smp`.
+    fn smp_frame(dlid: u16, slid: u16, smp: &SmpRepr) -> Vec<u8> {
+        IbPacket {
+            lrh: LrhRepr {
+                vl: 15,
+                lver: 0,
+                sl: 0,
+                lnh: Lnh::Local,
+                dlid,
+                pkt_len: 0,
+                slid,
+            },
+            grh: None,
+            bth: BthRepr {
+                opcode: Opcode::UD_SEND_ONLY,
+                se: false,
+                mig_req: false,
+                pad_cnt: 0,
+                tver: 0,
+                p_key: 0xFFFF,
+                dest_qp: 0,
+                ack_req: false,
+                psn: 0,
+            },
+            ext: ExtHeaders::Deth(DethRepr {
+                q_key: 0,
+                src_qp: 0,
+            }),
+            payload: smp.to_bytes().to_vec(),
+        }
+        .encode()
+        .unwrap()
+    }
+
     #[test]
     fn the_subnet_manager_port_and_directed_routes() {
         let mut f = fabric(2);
@@ -392,12 +531,61 @@ mod tests {
             Some(Fabric::port_of(1)),
         );
         assert_eq!(f.step_until(u64::MAX).map(|d| d.0), Some(Endpoint::Ca(1)));
-        f.send(Endpoint::Ca(1), frame(PERMISSIVE_LID, 64), None);
+        // A directed-route SMP from the SM with path [2] reaches CA 1 (switch port 2).
+        let q =
+            SmpRepr::directed_request(method::GET, 1, attr::NODE_INFO, 0, &[2], [0; 64]).unwrap();
+        f.send(
+            Endpoint::Sm,
+            smp_frame(PERMISSIVE_LID, PERMISSIVE_LID, &q),
+            None,
+        );
+        let (to, got) = f.step_until(u64::MAX).unwrap();
+        assert_eq!(to, Endpoint::Ca(1));
+        let mut at_ca = SmpRepr::parse(&IbPacket::decode(&got).unwrap().payload).unwrap();
+        assert_eq!(at_ca.hop_pointer, 1);
+        // The CA's reply, turned around as §14.2.2 says, reaches the SM.
+        at_ca.dr_receive(1, false).unwrap();
+        at_ca.method = method::GET_RESP;
+        at_ca.dr_turn_around().unwrap();
+        f.send(
+            Endpoint::Ca(1),
+            smp_frame(PERMISSIVE_LID, PERMISSIVE_LID, &at_ca),
+            None,
+        );
         assert_eq!(
             f.step_until(u64::MAX).map(|d| d.0),
             Some(Endpoint::Sm),
             "DR replies reach the SM"
         );
+        // Anything else with the permissive DLID is not an SMP and goes nowhere.
+        f.send(Endpoint::Ca(1), frame(PERMISSIVE_LID, 64), None);
+        assert!(f.step_until(u64::MAX).is_none());
+        assert_eq!(f.stats().dropped[&Drop::BadSmp], 1);
+    }
+
+    #[test]
+    fn the_switch_sma_answers_the_sm_and_a_lid_routed_ca() {
+        let mut f = fabric(2);
+        let q =
+            SmpRepr::directed_request(method::GET, 3, attr::NODE_INFO, 0, &[], [0; 64]).unwrap();
+        f.send(
+            Endpoint::Sm,
+            smp_frame(PERMISSIVE_LID, PERMISSIVE_LID, &q),
+            None,
+        );
+        let (to, got) = f.step_until(u64::MAX).unwrap();
+        assert_eq!(to, Endpoint::Sm);
+        assert_eq!(f.clock().now_ns(), 600 + 1_000, "switch and SMA latency");
+        let a = SmpRepr::parse(&IbPacket::decode(&got).unwrap().payload).unwrap();
+        assert_eq!((a.method, a.data[2], a.data[3]), (0x81, 2, 2));
+        // LID 1 is the management port (see `fabric`); CA 0 (LID 0x10) asks it.
+        let q = SmpRepr::lid_request(method::GET, 4, attr::NODE_INFO, 0, [0; 64]);
+        f.send(Endpoint::Ca(0), smp_frame(1, 0x10, &q), None);
+        let (to, got) = f.step_until(u64::MAX).unwrap();
+        assert_eq!(to, Endpoint::Ca(0));
+        let pkt = IbPacket::decode(&got).unwrap();
+        assert_eq!((pkt.lrh.dlid, pkt.lrh.vl), (0x10, 15));
+        assert_eq!(pkt.payload[64 + 36], 1, "came in on port 1");
     }
 
     #[test]

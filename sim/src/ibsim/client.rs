@@ -230,6 +230,19 @@ impl Client {
     /// Q_Key; and a MAD of a class OpenSM has not registered to OpenSM's LID (§0.8; LID-routed
     /// SMPs are answered by ibsim itself and allowed).
     pub fn send(&mut self, to: &MadAddress, mad: &[u8; MAD_LEN]) -> Result<(), Error> {
+        self.send_with_length(to, mad, MAD_LEN as u64)
+    }
+
+    /// [`Client::send`] with the MAD length of the data header (§1.4) given, for a relay
+    /// that passes on the length the original sender claimed: ibsim carries it unchanged
+    /// and umad2sim reports it to the receiver as the MAD's length, which readers of SA
+    /// tables count records by (srp_daemon does).
+    pub fn send_with_length(
+        &mut self,
+        to: &MadAddress,
+        mad: &[u8; MAD_LEN],
+        length: u64,
+    ) -> Result<(), Error> {
         let h = MadHeader::parse(mad);
         if mad[0] != BASE_VERSION || h.class_version > 2 {
             return Err(Error::Malformed {
@@ -262,7 +275,7 @@ impl Client {
             dqp: to.dqp,
             sqp: to.sqp,
             status: 0,
-            length: MAD_LEN as u64,
+            length,
             mad: *mad,
         };
         let sent = self

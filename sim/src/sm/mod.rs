@@ -1,8 +1,10 @@
 //! The built-in subnet manager and its subnet administrator.
 //!
 //! [`sa`]: PathRecord Get and GetTable answered from the configured ports, with status
-//! codes and injectable failures. The sweep (SMPs through each model's agent, LID
-//! assignment, switch programming) joins it when the device model speaks through the
-//! fabric.
+//! codes and injectable failures. [`sweep`]: the subnet manager that configures those
+//! ports: discovery with directed-route SMPs through the switch and each port's agent,
+//! LID assignment, switch programming and port activation; its
+//! [`sweep::SubnetManager::ports`] feed the SA.
 
 pub mod sa;
+pub mod sweep;
