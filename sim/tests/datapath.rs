@@ -11,12 +11,13 @@ use fabboot_hca::queues::PostError;
 use fabboot_hca::resources::{self, GSI_QKEY, Queues, Resources};
 use fabboot_hca::wqe::{AddressVector, CqeOpcode, GRH_BYTES};
 use fabboot_sim::clock::Clock;
-use fabboot_sim::device::datapath::{Packet, Transport};
+use fabboot_sim::device::datapath::ud_frame;
 use fabboot_sim::device::port::state;
 use fabboot_sim::device::{Mlx5Function, Violation};
 use fabboot_sim::hal::SimHal;
 use fabboot_sim::memory::HostMemory;
 use fabboot_sim::scenario::BAR0;
+use fabboot_sim::wire::{ExtHeaders, IbPacket, Opcode};
 
 /// One simulated machine: its memory, function, platform, and the driver's state.
 struct Node<'a> {
@@ -112,12 +113,25 @@ fn qp1_sends_and_receives_mads_with_no_register_reads() {
     n.q.gsi_sq.complete(done.wqe_counter);
     let sent = dev.take_outbox();
     assert_eq!(sent.len(), 1);
+    // On the wire: LRH, BTH (UD SEND Only, default P_Key), DETH, the MAD, ICRC, VCRC.
+    assert_eq!(sent[0].len(), 8 + 12 + 8 + 256 + 4 + 2);
+    let p = IbPacket::decode(&sent[0]).expect("a well-formed packet");
     assert_eq!(
-        (sent[0].dst_qpn, sent[0].src_qpn, sent[0].slid, sent[0].dlid),
-        (1, 1, 0x11, 0x01)
+        (
+            p.lrh.slid,
+            p.lrh.dlid,
+            p.lrh.vl,
+            p.bth.opcode,
+            p.bth.p_key,
+            p.bth.dest_qp
+        ),
+        (0x11, 0x01, 0, Opcode::UD_SEND_ONLY, 0xFFFF, 1)
     );
-    assert_eq!(sent[0].transport, Transport::Ud { qkey: GSI_QKEY });
-    assert_eq!(sent[0].payload, mad);
+    let ExtHeaders::Deth(deth) = p.ext else {
+        panic!("UD carries a DETH: {:?}", p.ext)
+    };
+    assert_eq!((deth.q_key, deth.src_qp), (GSI_QKEY, 1));
+    assert_eq!(p.payload, mad);
 
     // A MAD in: the receive is posted without any register access.
     let before = dev.mmio_counts();
@@ -128,15 +142,7 @@ fn qp1_sends_and_receives_mads_with_no_register_reads() {
         "receives are posted through memory only"
     );
     let reply: Vec<u8> = mad.iter().map(|b| b ^ 0xFF).collect();
-    dev.deliver(&Packet {
-        slid: 0x01,
-        dlid: 0x11,
-        sl: 2,
-        dst_qpn: 1,
-        src_qpn: 1,
-        transport: Transport::Ud { qkey: GSI_QKEY },
-        payload: reply.clone(),
-    });
+    dev.deliver(&ud_frame(0x01, 0x11, 2, 0xFFFF, 1, 1, GSI_QKEY, 7, reply.clone()).unwrap());
     let got =
         n.q.gsi_cq
             .poll(&n.dma)
@@ -154,24 +160,32 @@ fn qp1_sends_and_receives_mads_with_no_register_reads() {
     assert_eq!(back, reply);
     assert!(n.q.gsi_cq.poll(&n.dma).unwrap().is_none());
 
-    // A MAD with the wrong Q_Key is dropped, as on the wire.
+    // A MAD with the wrong Q_Key, a P_Key the port does not hold, another LID or a
+    // corrupted CRC is dropped, as on the wire.
     n.q.gsi_rq.post(&n.dma, &mad_recv(&n.plan, 1)).unwrap();
-    dev.deliver(&Packet {
-        slid: 0x01,
-        dlid: 0x11,
-        sl: 0,
-        dst_qpn: 1,
-        src_qpn: 1,
-        transport: Transport::Ud { qkey: 0x1234 },
-        payload: reply,
-    });
+    dev.deliver(&ud_frame(0x01, 0x11, 0, 0xFFFF, 1, 1, 0x1234, 8, reply.clone()).unwrap());
+    dev.deliver(&ud_frame(0x01, 0x11, 0, 0x8123, 1, 1, GSI_QKEY, 9, reply.clone()).unwrap());
+    dev.deliver(&ud_frame(0x01, 0x12, 0, 0xFFFF, 1, 1, GSI_QKEY, 10, reply.clone()).unwrap());
+    let mut corrupt = ud_frame(0x01, 0x11, 0, 0xFFFF, 1, 1, GSI_QKEY, 11, reply).unwrap();
+    corrupt[40] ^= 1;
+    dev.deliver(&corrupt);
     assert!(n.q.gsi_cq.poll(&n.dma).unwrap().is_none());
+    let dropped = dev.take_dropped();
+    assert_eq!(dropped.len(), 4, "{dropped:?}");
+    assert!(
+        dropped[0].contains("QKey") && dropped[1].contains("PKey"),
+        "{dropped:?}"
+    );
+    assert!(
+        dropped[2].contains("DLID") && dropped[3].contains("malformed"),
+        "{dropped:?}"
+    );
     assert_eq!(dev.violations(), []);
 }
 
 /// Moves every packet from each function to the other until both are quiet.
 fn pump(a: &Mlx5Function, b: &Mlx5Function) {
-    for _ in 0..16 {
+    for _ in 0..64 {
         let (from_a, from_b) = (a.take_outbox(), b.take_outbox());
         if from_a.is_empty() && from_b.is_empty() {
             return;
@@ -294,9 +308,12 @@ fn rc_sends_cross_a_link_between_two_functions() {
         a.q.rc_cq.poll(&a.dma).unwrap().is_none(),
         "not acknowledged yet"
     );
-    assert_eq!(dev_a.firmware().objects.qps[&a.res.rc_qpn].rc.rnr_naks, 1);
+    assert_eq!(dev_a.rc_stats(a.res.rc_qpn).unwrap().rnr_naks_received, 1);
     b.q.rc_rq.post(&b.dma, &[iu(&b.plan, 2)]).unwrap();
-    dev_a.retransmit();
+    // The requester waits the RNR timer the responder advertised, then resends.
+    let wake = dev_a.next_deadline_ns().expect("an RNR wait");
+    clock.advance_to_ns(wake);
+    dev_a.poll();
     pump(&dev_a, &dev_b);
     assert_eq!(
         a.q.rc_cq.poll(&a.dma).unwrap().map(|c| c.opcode),

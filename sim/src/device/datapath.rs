@@ -1,81 +1,97 @@
-//! The model's data path: send doorbells execute WQEs from host memory into packets,
-//! arriving packets consume receive WQEs, and both write CQEs with owner bits
+//! The model's data path: send doorbells execute WQEs from host memory, arriving
+//! packets consume receive WQEs, and both write CQEs with owner bits
 //! (reference/mlx5.md §C.6–C.12).
 //!
-//! Packets leave through the function's outbox and arrive through
-//! [`super::Mlx5Function::deliver`]; until the fabric exists, tests move them (QP1
-//! MADs to and from a test's agent; RC traffic over a direct link between two
-//! functions). RC here is SEND with PSNs, ACKs and RNR NAKs; loss and retries belong
-//! to the fabric.
+//! Packets are real wire packets ([`crate::wire::IbPacket`]): a UD send becomes LRH,
+//! BTH and DETH with the P_Key of the QP's P_Key index (IBTA vol. 1 §9.2, §9.3.2); an
+//! arriving UD packet is checked for its P_Key against the port's table (§10.9.3) and
+//! its Q_Key against the QP's (§10.2.5) before it takes a receive WQE. RC work goes to
+//! the QP's transport engine ([`super::connected`]); this module turns its WQEs into
+//! work requests and its completions into CQEs.
 //!
 //! Strict: a doorbell for a QP that is not in RTS, a WQE whose index or QPN is wrong,
 //! a data segment whose key is unknown, lacks the right or names memory outside the
 //! DMA region, and a CQ overrun are errors (error CQEs, QP to ERR) and violations.
 
 use fabboot_hca::dma::DmaRegion;
-use fabboot_hca::wqe::{self, GRH_BYTES, INLINE, INVALID_LKEY, WQEBB, av, cqe, ctrl, data};
+use fabboot_hca::wqe::{self, GRH_BYTES, INLINE, INVALID_LKEY, WQEBB, av, cqe, ctrl, data, raddr};
 
 use super::objects::{Objects, Qp, qp_state};
+use crate::rc::WorkRequest;
+use crate::wire::{BthRepr, DethRepr, ExtHeaders, IbPacket, Lnh, LrhRepr, Opcode};
 
 /// GSI Q_Key every QP1 packet must carry.
 pub const GSI_QKEY: u32 = 0x8001_0000;
 
-/// Transport of a packet between model functions.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Transport {
-    /// Unreliable datagram (QP1 MADs).
-    Ud { qkey: u32 },
-    /// RC SEND with its PSN.
-    RcSend { psn: u32 },
-    /// RC acknowledgement up to and including `psn`.
-    RcAck { psn: u32 },
-    /// RC receiver not ready: resend from `psn` later.
-    RcRnrNak { psn: u32 },
-}
-
-/// A packet on the link.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Packet {
-    pub slid: u16,
-    pub dlid: u16,
-    pub sl: u8,
-    /// Destination QP (1 for QP1).
-    pub dst_qpn: u32,
-    /// Source QP (1 from QP1).
-    pub src_qpn: u32,
-    pub transport: Transport,
-    pub payload: Vec<u8>,
-}
-
-/// RC send state of a QP: sends waiting for their ACK.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RcSendState {
-    /// (PSN, WQE index, packet) of every unacknowledged send, oldest first.
-    pub unacked: Vec<(u32, u16, Packet)>,
-    /// RNR NAKs received.
-    pub rnr_naks: u32,
-}
-
-/// CQE opcodes the model writes.
-mod op {
+/// CQE opcodes the model writes (reference/mlx5.md §C.12).
+pub mod op {
+    #![allow(missing_docs)]
     pub const REQ: u8 = 0;
     pub const RESP_SEND: u8 = 2;
     pub const REQ_ERR: u8 = 13;
     pub const RESP_ERR: u8 = 14;
 }
 
-/// Error syndromes (reference/mlx5.md §C.10).
+/// Error syndromes of error CQEs (mlx5 `MLX5_CQE_SYNDROME_*`, reference/mlx5.md §C.12).
 pub mod syndrome {
     #![allow(missing_docs)]
     pub const LOCAL_LENGTH: u8 = 0x01;
     pub const LOCAL_PROTECTION: u8 = 0x04;
     pub const WR_FLUSHED: u8 = 0x05;
+    pub const REMOTE_INVALID_REQUEST: u8 = 0x12;
+    pub const REMOTE_ACCESS: u8 = 0x13;
+    pub const REMOTE_OPERATION: u8 = 0x14;
+    pub const TRANSPORT_RETRY_EXCEEDED: u8 = 0x15;
+    pub const RNR_RETRY_EXCEEDED: u8 = 0x16;
+}
+
+/// What the port contributes to sending and receiving.
+#[derive(Clone, Debug)]
+pub struct PortView {
+    pub lid: u16,
+    pub pkeys: Vec<u16>,
+    /// PortState ACTIVE: only then do packets other than SMPs flow (§7.2).
+    pub active: bool,
+}
+
+impl PortView {
+    /// P_Key at `index`, or the invalid P_Key 0.
+    pub fn pkey(&self, index: u16) -> u16 {
+        self.pkeys.get(usize::from(index)).copied().unwrap_or(0)
+    }
+
+    /// Whether a packet's P_Key matches an entry (IBTA vol. 1 §10.9.3: the low 15
+    /// bits equal and at least one side a full member) and the entry's index.
+    pub fn pkey_match(&self, pkey: u16) -> Option<u16> {
+        self.pkeys
+            .iter()
+            .position(|&p| {
+                p & 0x7FFF == pkey & 0x7FFF && p & 0x7FFF != 0 && (p | pkey) & 0x8000 != 0
+            })
+            .map(|i| i as u16)
+    }
+}
+
+/// An RC work request together with what its completion needs.
+#[derive(Clone, Debug)]
+pub struct RcWork {
+    pub qpn: u32,
+    /// WQE index (the CQE's wqe_counter).
+    pub index: u16,
+    /// WQE opcode (the CQE's top byte of sop_drop_qpn).
+    pub opcode: u8,
+    pub request: WorkRequest,
+    /// For an RDMA READ: the local (lkey, address, length) segments its data lands in.
+    pub read_into: Vec<(u32, u64, u32)>,
 }
 
 /// What executing work produced.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    pub packets: Vec<Packet>,
+    /// Encoded packets to put on the link.
+    pub frames: Vec<Vec<u8>>,
+    /// RC work for the QPs' transport engines.
+    pub rc: Vec<RcWork>,
     /// Violations, as text.
     pub violations: Vec<String>,
 }
@@ -98,9 +114,53 @@ fn queue_offset(pages: &[u64], at: usize, mem: &DmaRegion) -> Option<usize> {
     mem.offset_of(page, 4096).map(|o| o + at % 4096)
 }
 
+/// An encoded UD SEND Only packet (IBTA vol. 1 §9.2, DETH §9.3.2). QP0 traffic
+/// travels on VL15, everything else on VL0.
+#[allow(clippy::too_many_arguments)]
+pub fn ud_frame(
+    slid: u16,
+    dlid: u16,
+    sl: u8,
+    p_key: u16,
+    dest_qp: u32,
+    src_qp: u32,
+    q_key: u32,
+    psn: u32,
+    payload: Vec<u8>,
+) -> Option<Vec<u8>> {
+    let vl = if src_qp == 0 { 15 } else { 0 };
+    IbPacket {
+        lrh: LrhRepr {
+            vl,
+            lver: 0,
+            sl,
+            lnh: Lnh::Local,
+            dlid,
+            pkt_len: 0,
+            slid,
+        },
+        grh: None,
+        bth: BthRepr {
+            opcode: Opcode::UD_SEND_ONLY,
+            se: false,
+            mig_req: false,
+            pad_cnt: 0,
+            tver: 0,
+            p_key,
+            dest_qp,
+            ack_req: false,
+            psn: psn & 0xFF_FFFF,
+        },
+        ext: ExtHeaders::Deth(DethRepr { q_key, src_qp }),
+        payload,
+    }
+    .encode()
+    .ok()
+}
+
 impl Objects {
     /// Writes a CQE to CQ `cqn`; `e` has everything but `op_own`.
-    fn write_cqe(
+    pub(crate) fn write_cqe(
         &mut self,
         cqn: u32,
         mut e: [u8; 64],
@@ -158,7 +218,8 @@ impl Objects {
         Ok(out)
     }
 
-    fn check_key(
+    /// Checks a local key for `len` bytes at `addr` (local rights).
+    pub(crate) fn check_key(
         &self,
         qp: &Qp,
         lkey: u32,
@@ -188,8 +249,15 @@ impl Objects {
         Ok(())
     }
 
-    /// Executes the send WQEs posted to QP `qpn` up to its doorbell record.
-    pub fn execute_sends(&mut self, qpn: u32, uar: u32, lid: u16, mem: &DmaRegion) -> Outcome {
+    /// Executes the send WQEs posted to QP `qpn` up to its doorbell record: UD and
+    /// GSI sends become frames, RC WQEs become work for the QP's transport.
+    pub fn execute_sends(
+        &mut self,
+        qpn: u32,
+        uar: u32,
+        port: &PortView,
+        mem: &DmaRegion,
+    ) -> Outcome {
         let mut out = Outcome::default();
         let Some(qp) = self.qps.get(&qpn).cloned() else {
             out.violations
@@ -241,36 +309,12 @@ impl Objects {
             }
             let wqe_bytes = &w[..ds * 16];
             let result = match (opcode, qp.st) {
-                (wqe::opcode::SEND, 0x2 | 0x8) => self
-                    .gather(
-                        &qp,
-                        wqe_bytes.get(ctrl::LEN + av::LEN..).unwrap_or(&[]),
-                        mem,
-                    )
-                    .map(|payload| {
-                        let a = &wqe_bytes[ctrl::LEN..ctrl::LEN + av::LEN];
-                        Packet {
-                            slid: lid,
-                            dlid: u16::from_be_bytes([a[av::RLID], a[av::RLID + 1]]),
-                            sl: a[av::STAT_RATE_SL] & 0xF,
-                            dst_qpn: be32(a, av::DQP_DCT) & 0xFF_FFFF,
-                            src_qpn: if qp.st == 0x8 { 1 } else { qpn },
-                            transport: Transport::Ud {
-                                qkey: be32(a, av::QKEY),
-                            },
-                            payload,
-                        }
-                    }),
-                (wqe::opcode::SEND, 0x0) => self
-                    .gather(&qp, wqe_bytes.get(ctrl::LEN..).unwrap_or(&[]), mem)
-                    .map(|payload| Packet {
-                        slid: lid,
-                        dlid: qp.rlid,
-                        sl: qp.sl,
-                        dst_qpn: qp.remote_qpn,
-                        src_qpn: qpn,
-                        transport: Transport::RcSend { psn: 0 },
-                        payload,
+                (wqe::opcode::SEND, 0x2 | 0x8) => self.ud_send(&qp, qpn, wqe_bytes, port, mem),
+                (wqe::opcode::SEND | wqe::opcode::RDMA_WRITE | wqe::opcode::RDMA_READ, 0x0) => self
+                    .rc_work(&qp, qpn, index, opcode, wqe_bytes, mem)
+                    .map(|work| {
+                        out.rc.push(work);
+                        None
                     }),
                 _ => Err((
                     syndrome::LOCAL_PROTECTION,
@@ -281,21 +325,19 @@ impl Objects {
                 )),
             };
             match result {
-                Ok(mut packet) => {
-                    if qp.st == 0x0 {
-                        let state = self.qps.get_mut(&qpn).expect("exists");
-                        let psn = state.sq_psn;
-                        state.sq_psn = (psn + 1) & 0xFF_FFFF;
-                        packet.transport = Transport::RcSend { psn };
-                        state.rc.unacked.push((psn, index, packet.clone()));
-                    } else if let Err(v) = self.complete_send(qpn, &qp, index, None, mem) {
-                        out.violations.push(v);
+                Ok(frame) => {
+                    if qp.st != 0x0 {
+                        if let Some(f) = frame {
+                            out.frames.push(f);
+                        }
+                        if let Err(v) = self.complete_send(qpn, &qp, index, opcode, None, mem) {
+                            out.violations.push(v);
+                        }
                     }
-                    out.packets.push(packet);
                 }
                 Err((syn, why)) => {
                     out.violations.push(why);
-                    let _ = self.complete_send(qpn, &qp, index, Some(syn), mem);
+                    let _ = self.complete_send(qpn, &qp, index, opcode, Some(syn), mem);
                     if let Some(q) = self.qps.get_mut(&qpn) {
                         q.state = qp_state::ERR;
                     }
@@ -314,115 +356,273 @@ impl Objects {
         out
     }
 
+    /// A UD or GSI SEND: the frame, or `None` when the port is not ACTIVE (the
+    /// packet goes nowhere; the send still completes, as on a port without a link).
+    fn ud_send(
+        &mut self,
+        qp: &Qp,
+        qpn: u32,
+        w: &[u8],
+        port: &PortView,
+        mem: &DmaRegion,
+    ) -> Result<Option<Vec<u8>>, (u8, String)> {
+        let payload = self.gather(qp, w.get(ctrl::LEN + av::LEN..).unwrap_or(&[]), mem)?;
+        let a = &w[ctrl::LEN..ctrl::LEN + av::LEN];
+        let dlid = u16::from_be_bytes([a[av::RLID], a[av::RLID + 1]]);
+        let src_qp = if qp.st == 0x8 { 1 } else { qpn };
+        let psn = qp.sq_psn;
+        if let Some(q) = self.qps.get_mut(&qpn) {
+            q.sq_psn = (psn + 1) & 0xFF_FFFF;
+        }
+        if !port.active {
+            return Ok(None);
+        }
+        let frame = ud_frame(
+            port.lid,
+            dlid,
+            a[av::STAT_RATE_SL] & 0xF,
+            port.pkey(qp.pkey_index),
+            be32(a, av::DQP_DCT) & 0xFF_FFFF,
+            src_qp,
+            be32(a, av::QKEY),
+            psn,
+            payload,
+        )
+        .ok_or((
+            syndrome::LOCAL_LENGTH,
+            format!("UD send of QP {qpn:#x} does not fit one packet"),
+        ))?;
+        Ok(Some(frame))
+    }
+
+    /// An RC WQE as a work request: SEND gathers its data now, RDMA WRITE too, RDMA
+    /// READ remembers where its data goes (reference/mlx5.md §C.7: control, remote
+    /// address, data segments).
+    fn rc_work(
+        &self,
+        qp: &Qp,
+        qpn: u32,
+        index: u16,
+        opcode: u8,
+        w: &[u8],
+        mem: &DmaRegion,
+    ) -> Result<RcWork, (u8, String)> {
+        let wr_id = u64::from(index);
+        let rest = w.get(ctrl::LEN..).unwrap_or(&[]);
+        let request = match opcode {
+            wqe::opcode::SEND => WorkRequest::Send {
+                wr_id,
+                data: self.gather(qp, rest, mem)?,
+            },
+            _ => {
+                let (remote_addr, rkey) = (be64(rest, raddr::RADDR), be32(rest, raddr::RKEY));
+                let segs = rest.get(raddr::LEN..).unwrap_or(&[]);
+                if opcode == wqe::opcode::RDMA_WRITE {
+                    WorkRequest::RdmaWrite {
+                        wr_id,
+                        remote_addr,
+                        rkey,
+                        data: self.gather(qp, segs, mem)?,
+                    }
+                } else {
+                    let mut read_into = Vec::new();
+                    for seg in segs.chunks_exact(data::LEN) {
+                        let (count, lkey, addr) = (
+                            be32(seg, data::BYTE_COUNT),
+                            be32(seg, data::LKEY),
+                            be64(seg, data::ADDR),
+                        );
+                        self.check_key(qp, lkey, addr, count as usize, true, mem)?;
+                        read_into.push((lkey, addr, count));
+                    }
+                    let len = read_into.iter().map(|s| s.2).sum();
+                    return Ok(RcWork {
+                        qpn,
+                        index,
+                        opcode,
+                        request: WorkRequest::RdmaRead {
+                            wr_id,
+                            remote_addr,
+                            rkey,
+                            len,
+                        },
+                        read_into,
+                    });
+                }
+            }
+        };
+        Ok(RcWork {
+            qpn,
+            index,
+            opcode,
+            request,
+            read_into: Vec::new(),
+        })
+    }
+
     /// A requester CQE (or error CQE) for WQE `index` of QP `qpn`.
-    fn complete_send(
+    pub(crate) fn complete_send(
         &mut self,
         qpn: u32,
         qp: &Qp,
         index: u16,
+        opcode: u8,
         error: Option<u8>,
         mem: &DmaRegion,
     ) -> Result<(), String> {
         let mut e = [0u8; 64];
         e[cqe::SOP_DROP_QPN..cqe::SOP_DROP_QPN + 4]
-            .copy_from_slice(&(u32::from(wqe::opcode::SEND) << 24 | qpn).to_be_bytes());
+            .copy_from_slice(&(u32::from(opcode) << 24 | qpn).to_be_bytes());
         e[cqe::WQE_COUNTER..cqe::WQE_COUNTER + 2].copy_from_slice(&index.to_be_bytes());
-        let opcode = match error {
+        let op = match error {
             Some(s) => {
                 e[cqe::SYNDROME] = s;
                 op::REQ_ERR
             }
             None => op::REQ,
         };
-        self.write_cqe(qp.cqn_snd, e, opcode, mem)
+        self.write_cqe(qp.cqn_snd, e, op, mem)
     }
 
-    /// Delivers a packet to this function's QPs; returns what it sends back.
-    pub fn receive(&mut self, p: &Packet, mem: &DmaRegion) -> Outcome {
-        let mut out = Outcome::default();
-        match p.transport {
-            Transport::Ud { qkey } => {
-                let target = if p.dst_qpn == 1 {
-                    self.qps.iter().find(|(_, q)| q.st == 0x8).map(|(n, _)| *n)
-                } else {
-                    self.qps
-                        .get(&p.dst_qpn)
-                        .filter(|q| q.st == 0x2)
-                        .map(|_| p.dst_qpn)
-                };
-                let Some(qpn) = target else { return out };
-                let qp = self.qps[&qpn].clone();
-                let expected = if qp.st == 0x8 { GSI_QKEY } else { qp.q_key };
-                if qkey != expected || !matches!(qp.state, qp_state::RTR | qp_state::RTS) {
-                    return out; // dropped, as the wire would
-                }
-                let mut bytes = vec![0u8; GRH_BYTES];
-                bytes.extend_from_slice(&p.payload);
-                if let Err(v) = self.scatter(qpn, &bytes, p, mem) {
-                    out.violations.push(v);
-                }
-            }
-            Transport::RcSend { psn } => {
-                let Some(qp) = self.qps.get(&p.dst_qpn).cloned() else {
-                    return out;
-                };
-                if qp.st != 0x0
-                    || !matches!(qp.state, qp_state::RTR | qp_state::RTS)
-                    || psn != qp.rq_psn
-                {
-                    return out;
-                }
-                let head = mem
-                    .offset_of(qp.dbr, 8)
-                    .and_then(|o| mem.read_be32(o).ok())
-                    .unwrap_or(0) as u16;
-                let reply = |transport| Packet {
-                    slid: p.dlid,
-                    dlid: p.slid,
-                    sl: p.sl,
-                    dst_qpn: p.src_qpn,
-                    src_qpn: p.dst_qpn,
-                    transport,
-                    payload: Vec::new(),
-                };
-                if head == qp.rq_cc {
-                    out.packets.push(reply(Transport::RcRnrNak { psn }));
-                    return out;
-                }
-                if let Err(v) = self.scatter(p.dst_qpn, &p.payload, p, mem) {
-                    out.violations.push(v);
-                }
-                if let Some(q) = self.qps.get_mut(&p.dst_qpn) {
-                    q.rq_psn = (psn + 1) & 0xFF_FFFF;
-                }
-                out.packets.push(reply(Transport::RcAck { psn }));
-            }
-            Transport::RcAck { psn } => {
-                let Some(qp) = self.qps.get_mut(&p.dst_qpn) else {
-                    return out;
-                };
-                let done: Vec<(u32, u16, Packet)> = qp
-                    .rc
-                    .unacked
-                    .iter()
-                    .filter(|(s, _, _)| *s <= psn)
-                    .cloned()
-                    .collect();
-                qp.rc.unacked.retain(|(s, _, _)| *s > psn);
-                let qp = qp.clone();
-                for (_, index, _) in done {
-                    if let Err(v) = self.complete_send(p.dst_qpn, &qp, index, None, mem) {
-                        out.violations.push(v);
-                    }
-                }
-            }
-            Transport::RcRnrNak { .. } => {
-                if let Some(qp) = self.qps.get_mut(&p.dst_qpn) {
-                    qp.rc.rnr_naks += 1;
-                }
-            }
+    /// Delivers a UD packet (already decoded and addressed to this port) to the GSI
+    /// QP or a UD QP, after the P_Key and Q_Key checks. A packet that fails them, or
+    /// finds no receive posted, is dropped as the wire would drop it; the reason is
+    /// returned for the device's counters.
+    pub fn receive_ud(
+        &mut self,
+        p: &IbPacket,
+        port: &PortView,
+        mem: &DmaRegion,
+    ) -> Result<(), UdDrop> {
+        let ExtHeaders::Deth(deth) = p.ext else {
+            return Err(UdDrop::NotUd);
+        };
+        let Some(pkey_index) = port.pkey_match(p.bth.p_key) else {
+            return Err(UdDrop::PKey(p.bth.p_key));
+        };
+        let dst = p.bth.dest_qp;
+        let target = if dst == 1 {
+            self.qps.iter().find(|(_, q)| q.st == 0x8).map(|(n, _)| *n)
+        } else {
+            self.qps.get(&dst).filter(|q| q.st == 0x2).map(|_| dst)
+        };
+        let Some(qpn) = target else {
+            return Err(UdDrop::NoQp(dst));
+        };
+        let qp = self.qps[&qpn].clone();
+        let expected = if qp.st == 0x8 { GSI_QKEY } else { qp.q_key };
+        if deth.q_key != expected {
+            return Err(UdDrop::QKey(deth.q_key));
         }
-        out
+        if !matches!(qp.state, qp_state::RTR | qp_state::RTS) {
+            return Err(UdDrop::QpState(qp.state));
+        }
+        // The receive buffer starts with the GRH, or 40 undefined bytes without one.
+        let mut bytes = vec![0u8; GRH_BYTES];
+        if let Some(g) = p.grh {
+            g.emit(&mut bytes);
+        }
+        bytes.extend_from_slice(&p.payload);
+        let from = Sender {
+            slid: p.lrh.slid,
+            sl: p.lrh.sl,
+            src_qpn: deth.src_qp,
+            pkey_index,
+        };
+        match self.scatter(qpn, &bytes, &from, mem) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(UdDrop::NoReceive(qpn)),
+            Err(v) => Err(UdDrop::Violation(v)),
+        }
+    }
+
+    /// Whether RC QP `qpn` has a receive WQE posted.
+    pub(crate) fn receive_posted(&self, qpn: u32, mem: &DmaRegion) -> bool {
+        self.qps.get(&qpn).is_some_and(|qp| {
+            let head = mem
+                .offset_of(qp.dbr, 8)
+                .and_then(|o| mem.read_be32(o).ok())
+                .unwrap_or(0) as u16;
+            head != qp.rq_cc
+        })
+    }
+
+    /// Places `bytes` in the next receive WQE of `qpn` and writes its CQE. `Ok(false)`
+    /// when no receive is posted; an error (the message longer than the WQE's
+    /// buffers, a bad key) writes an error CQE and moves the QP to ERR.
+    pub(crate) fn scatter(
+        &mut self,
+        qpn: u32,
+        bytes: &[u8],
+        from: &Sender,
+        mem: &DmaRegion,
+    ) -> Result<bool, String> {
+        let qp = self.qps[&qpn].clone();
+        if !self.receive_posted(qpn, mem) {
+            return Ok(false);
+        }
+        let stride = 16usize << qp.log_rq_stride;
+        let index = qp.rq_cc;
+        let at = usize::from(index & ((1 << qp.log_rq_size) - 1)) * stride;
+        let mut entry = vec![0u8; stride];
+        if let Some(o) = queue_offset(&qp.pages, at, mem) {
+            let _ = mem.read(o, &mut entry);
+        }
+        let mut placed = 0usize;
+        let mut error = None;
+        for seg in entry.chunks_exact(data::LEN) {
+            let (count, lkey, addr) = (
+                be32(seg, data::BYTE_COUNT) as usize,
+                be32(seg, data::LKEY),
+                be64(seg, data::ADDR),
+            );
+            if lkey == INVALID_LKEY || placed == bytes.len() {
+                break;
+            }
+            let n = count.min(bytes.len() - placed);
+            if let Err((syn, why)) = self.check_key(&qp, lkey, addr, n, true, mem) {
+                error = Some((syn, why));
+                break;
+            }
+            let off = mem.offset_of(addr, n).unwrap_or(0);
+            let _ = mem.write(off, &bytes[placed..placed + n]);
+            placed += n;
+        }
+        if error.is_none() && placed < bytes.len() {
+            error = Some((
+                syndrome::LOCAL_LENGTH,
+                format!("{} bytes arrived for a {placed}-byte receive", bytes.len()),
+            ));
+        }
+        if let Some(q) = self.qps.get_mut(&qpn) {
+            q.rq_cc = q.rq_cc.wrapping_add(1);
+        }
+        let mut e = [0u8; 64];
+        e[cqe::SLID..cqe::SLID + 2].copy_from_slice(&from.slid.to_be_bytes());
+        let flags = u32::from(from.sl & 0xF) << 24 | (from.src_qpn & 0xFF_FFFF);
+        e[cqe::FLAGS_RQPN..cqe::FLAGS_RQPN + 4].copy_from_slice(&flags.to_be_bytes());
+        e[cqe::IMM_INVAL_PKEY..cqe::IMM_INVAL_PKEY + 4]
+            .copy_from_slice(&u32::from(from.pkey_index).to_be_bytes());
+        e[cqe::BYTE_CNT..cqe::BYTE_CNT + 4].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
+        e[cqe::SOP_DROP_QPN..cqe::SOP_DROP_QPN + 4].copy_from_slice(&qpn.to_be_bytes());
+        e[cqe::WQE_COUNTER..cqe::WQE_COUNTER + 2].copy_from_slice(&index.to_be_bytes());
+        let (opcode, why) = match error {
+            Some((syn, why)) => {
+                e[cqe::SYNDROME] = syn;
+                (op::RESP_ERR, Some(why))
+            }
+            None => (op::RESP_SEND, None),
+        };
+        self.write_cqe(qp.cqn_rcv, e, opcode, mem)?;
+        match why {
+            Some(w) => {
+                if let Some(q) = self.qps.get_mut(&qpn) {
+                    q.state = qp_state::ERR;
+                }
+                Err(w)
+            }
+            None => Ok(true),
+        }
     }
 
     /// Writes an event to every EQ subscribed to its type (`data` is the 28-byte event
@@ -465,90 +665,33 @@ impl Objects {
         }
         (violations, messages)
     }
+}
 
-    /// Sends every unacknowledged RC packet again (after an RNR NAK).
-    pub fn retransmit(&self) -> Vec<Packet> {
-        self.qps
-            .values()
-            .flat_map(|q| q.rc.unacked.iter().map(|(_, _, p)| p.clone()))
-            .collect()
-    }
+/// Who sent a packet, as a receive CQE reports it.
+#[derive(Clone, Copy, Debug)]
+pub struct Sender {
+    pub slid: u16,
+    pub sl: u8,
+    pub src_qpn: u32,
+    pub pkey_index: u16,
+}
 
-    /// Places `bytes` in the next receive WQE of `qpn` and writes its CQE.
-    fn scatter(
-        &mut self,
-        qpn: u32,
-        bytes: &[u8],
-        p: &Packet,
-        mem: &DmaRegion,
-    ) -> Result<(), String> {
-        let qp = self.qps[&qpn].clone();
-        let head = mem
-            .offset_of(qp.dbr, 8)
-            .and_then(|o| mem.read_be32(o).ok())
-            .unwrap_or(0) as u16;
-        if head == qp.rq_cc {
-            return Ok(()); // no receive posted: UD drops it
-        }
-        let stride = 16usize << qp.log_rq_stride;
-        let index = qp.rq_cc;
-        let at = usize::from(index & ((1 << qp.log_rq_size) - 1)) * stride;
-        let mut entry = vec![0u8; stride];
-        if let Some(o) = queue_offset(&qp.pages, at, mem) {
-            let _ = mem.read(o, &mut entry);
-        }
-        let mut placed = 0usize;
-        let mut error = None;
-        for seg in entry.chunks_exact(data::LEN) {
-            let (count, lkey, addr) = (
-                be32(seg, data::BYTE_COUNT) as usize,
-                be32(seg, data::LKEY),
-                be64(seg, data::ADDR),
-            );
-            if lkey == INVALID_LKEY || placed == bytes.len() {
-                break;
-            }
-            let n = count.min(bytes.len() - placed);
-            if let Err((syn, why)) = self.check_key(&qp, lkey, addr, n, true, mem) {
-                error = Some((syn, why));
-                break;
-            }
-            let off = mem.offset_of(addr, n).unwrap_or(0);
-            let _ = mem.write(off, &bytes[placed..placed + n]);
-            placed += n;
-        }
-        if error.is_none() && placed < bytes.len() {
-            error = Some((
-                syndrome::LOCAL_LENGTH,
-                format!("{} bytes arrived for a {placed}-byte receive", bytes.len()),
-            ));
-        }
-        if let Some(q) = self.qps.get_mut(&qpn) {
-            q.rq_cc = q.rq_cc.wrapping_add(1);
-        }
-        let mut e = [0u8; 64];
-        e[cqe::SLID..cqe::SLID + 2].copy_from_slice(&p.slid.to_be_bytes());
-        let flags = u32::from(p.sl & 0xF) << 24 | (p.src_qpn & 0xFF_FFFF);
-        e[cqe::FLAGS_RQPN..cqe::FLAGS_RQPN + 4].copy_from_slice(&flags.to_be_bytes());
-        e[cqe::BYTE_CNT..cqe::BYTE_CNT + 4].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
-        e[cqe::SOP_DROP_QPN..cqe::SOP_DROP_QPN + 4].copy_from_slice(&qpn.to_be_bytes());
-        e[cqe::WQE_COUNTER..cqe::WQE_COUNTER + 2].copy_from_slice(&index.to_be_bytes());
-        let (opcode, why) = match error {
-            Some((syn, why)) => {
-                e[cqe::SYNDROME] = syn;
-                (op::RESP_ERR, Some(why))
-            }
-            None => (op::RESP_SEND, None),
-        };
-        self.write_cqe(qp.cqn_rcv, e, opcode, mem)?;
-        match why {
-            Some(w) => {
-                if let Some(q) = self.qps.get_mut(&qpn) {
-                    q.state = qp_state::ERR;
-                }
-                Err(w)
-            }
-            None => Ok(()),
-        }
-    }
+/// Why an arriving UD packet was dropped (IBTA vol. 1 §10.9.3, §10.2.5: silently,
+/// counted by the port).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UdDrop {
+    /// Not a UD SEND Only.
+    NotUd,
+    /// No full-or-limited match in the P_Key table.
+    PKey(u16),
+    /// No such UD QP (or no GSI QP).
+    NoQp(u32),
+    /// The Q_Key is not the QP's.
+    QKey(u32),
+    /// The QP is not in RTR or RTS.
+    QpState(u8),
+    /// No receive WQE posted.
+    NoReceive(u32),
+    /// The receive went wrong in a way the model reports.
+    Violation(String),
 }

@@ -9,6 +9,7 @@
 //! the function is dropped.
 
 pub mod cmd;
+pub mod connected;
 pub mod datapath;
 pub mod fw;
 pub mod objects;
@@ -97,7 +98,12 @@ pub struct Mlx5Function {
     port_type_after_reset: Cell<Option<u8>>,
     memory: RefCell<Option<DmaRegion>>,
     fw: RefCell<fw::Firmware>,
-    outbox: RefCell<Vec<datapath::Packet>>,
+    /// Encoded packets the port has sent, oldest first.
+    outbox: RefCell<Vec<Vec<u8>>>,
+    /// The RC QPs' transport engines.
+    rc: RefCell<connected::RcLinks>,
+    /// Packets that arrived and were dropped, with the reason, for reports.
+    dropped: RefCell<Vec<String>>,
     /// MSI-X messages raised (vector numbers), oldest first.
     msix: RefCell<Vec<u16>>,
     /// EQ consumer indices the driver reported, by EQ number.
@@ -134,6 +140,8 @@ impl Mlx5Function {
             memory: RefCell::new(None),
             fw: RefCell::new(fw::Firmware::connectx4()),
             outbox: RefCell::new(Vec::new()),
+            rc: RefCell::new(connected::RcLinks::default()),
+            dropped: RefCell::new(Vec::new()),
             msix: RefCell::new(Vec::new()),
             eq_ci: RefCell::new(std::collections::BTreeMap::new()),
             counts: Cell::new(MmioCounts::default()),
@@ -161,6 +169,7 @@ impl Mlx5Function {
             fresh.cur_caps = fresh.max_caps;
         }
         *self.fw.borrow_mut() = fresh;
+        *self.rc.borrow_mut() = connected::RcLinks::default();
         self.cmdq.set(None);
         self.cmdq_high.set(0);
         self.command_in_flight.set(None);
@@ -276,17 +285,166 @@ impl Mlx5Function {
         self.clock.now_us() < self.initializing_until.get()
     }
 
-    /// Takes the packets the function has sent.
-    pub fn take_outbox(&self) -> Vec<datapath::Packet> {
+    /// Takes the packets the function has sent: whole encoded packets, LRH to VCRC.
+    pub fn take_outbox(&self) -> Vec<Vec<u8>> {
         std::mem::take(&mut *self.outbox.borrow_mut())
     }
 
-    /// A packet arrives at the port.
-    pub fn deliver(&self, packet: &datapath::Packet) {
+    /// Takes the reasons arriving packets were dropped for.
+    pub fn take_dropped(&self) -> Vec<String> {
+        std::mem::take(&mut *self.dropped.borrow_mut())
+    }
+
+    fn port_view(&self) -> datapath::PortView {
+        let fw = self.fw.borrow();
+        datapath::PortView {
+            lid: fw.port.lid,
+            pkeys: fw.port.pkeys.clone(),
+            active: fw.port.state == port::state::ACTIVE,
+        }
+    }
+
+    fn drop_packet(&self, why: String) {
+        self.dropped.borrow_mut().push(why);
+    }
+
+    /// A packet arrives at the port: whole bytes, LRH to VCRC. A packet with a bad
+    /// CRC or length, for another LID, or failing the P_Key and Q_Key checks is
+    /// dropped and counted, as the port would; SMPs (QP0) go to the port's agent,
+    /// which answers them; everything else only while the port is ACTIVE.
+    pub fn deliver(&self, frame: &[u8]) {
+        if !self.responding.get() {
+            return;
+        }
+        let packet = match crate::wire::IbPacket::decode(frame) {
+            Ok(p) => p,
+            Err(e) => return self.drop_packet(format!("malformed: {e:?}")),
+        };
+        let view = self.port_view();
+        let dlid = packet.lrh.dlid;
+        if packet.bth.dest_qp == 0 {
+            return self.smp(&packet, &view);
+        }
+        if dlid != view.lid || !view.active {
+            return self.drop_packet(format!(
+                "DLID {dlid:#x} at port LID {:#x} (active {})",
+                view.lid, view.active
+            ));
+        }
         let memory = self.memory.borrow();
         let Some(mem) = memory.as_ref() else { return };
-        let outcome = self.fw.borrow_mut().objects.receive(packet, mem);
-        self.absorb(outcome);
+        let mut violations = Vec::new();
+        let mut frames = Vec::new();
+        if packet.bth.opcode.0 >> 5 == 0 {
+            // RC (IBTA vol. 1 §9.2.1: opcode bits 7..5 = 000).
+            if view.pkey_match(packet.bth.p_key).is_none() {
+                return self.drop_packet(format!("RC P_Key {:#x}", packet.bth.p_key));
+            }
+            let mut fw = self.fw.borrow_mut();
+            frames = self.rc.borrow_mut().receive(
+                self.clock.now_ns(),
+                &packet,
+                &mut fw.objects,
+                &view,
+                mem,
+                &mut violations,
+            );
+        } else {
+            let r = self.fw.borrow_mut().objects.receive_ud(&packet, &view, mem);
+            match r {
+                Ok(()) => {}
+                Err(datapath::UdDrop::Violation(v)) => violations.push(v),
+                Err(why) => self.drop_packet(format!("{why:?}")),
+            }
+        }
+        drop(memory);
+        for v in violations {
+            self.refuse(Violation::DataPath { what: v });
+        }
+        self.outbox.borrow_mut().extend(frames);
+    }
+
+    /// The port's subnet management agent answers an SMP on QP0 (IBTA vol. 1
+    /// §14.2.2: a directed-route response goes back to the permissive LID; a
+    /// LID-routed one to the requester's LID). A PortInfo Set that changes the
+    /// port's state or LID raises the port-change event.
+    fn smp(&self, p: &crate::wire::IbPacket, view: &datapath::PortView) {
+        let directed = p.payload.get(1) == Some(&0x81);
+        if !directed && p.lrh.dlid != view.lid {
+            return self.drop_packet(format!("SMP for LID {:#x}", p.lrh.dlid));
+        }
+        let before = {
+            let fw = self.fw.borrow();
+            (fw.port.state, fw.port.lid, fw.port.sm_lid)
+        };
+        let answered = self.fw.borrow_mut().port.answer_smp(&p.payload);
+        let Some((reply, changed)) = answered else {
+            return self.drop_packet("SMP that is not a request ending at this port".into());
+        };
+        let dlid = if directed { 0xFFFF } else { p.lrh.slid };
+        let slid = if directed { 0xFFFF } else { view.lid };
+        let src_qp = match p.ext {
+            crate::wire::ExtHeaders::Deth(d) => d.src_qp,
+            _ => 0,
+        };
+        if let Some(f) = datapath::ud_frame(slid, dlid, 0, 0xFFFF, src_qp, 0, 0, 0, reply.to_vec())
+        {
+            self.outbox.borrow_mut().push(f);
+        }
+        if changed {
+            self.port_changed(before);
+        }
+    }
+
+    /// Raises the port-change events a subnet manager's PortInfo Set causes
+    /// (`MLX5_PORT_CHANGE_SUBTYPE_*`: 1 down, 4 active, 6 LID change).
+    fn port_changed(&self, before: (u8, u16, u16)) {
+        let now = {
+            let fw = self.fw.borrow();
+            (fw.port.state, fw.port.lid, fw.port.sm_lid)
+        };
+        let mut data = [0u8; 28];
+        data[8] = 1 << 4;
+        if now.0 != before.0 {
+            match now.0 {
+                port::state::ACTIVE => self.post_event(0x09, 4, &data),
+                port::state::DOWN => self.post_event(0x09, 1, &data),
+                _ => {}
+            }
+        } else if now.0 == port::state::ACTIVE && (now.1 != before.1 || now.2 != before.2) {
+            self.post_event(0x09, 6, &data);
+        }
+    }
+
+    /// Runs the RC engines' timers (retransmissions, RNR waits) up to now.
+    pub fn poll(&self) {
+        let memory = self.memory.borrow();
+        let Some(mem) = memory.as_ref() else { return };
+        let mut violations = Vec::new();
+        let frames = {
+            let mut fw = self.fw.borrow_mut();
+            self.rc.borrow_mut().transmit(
+                self.clock.now_ns(),
+                &mut fw.objects,
+                mem,
+                &mut violations,
+            )
+        };
+        drop(memory);
+        for v in violations {
+            self.refuse(Violation::DataPath { what: v });
+        }
+        self.outbox.borrow_mut().extend(frames);
+    }
+
+    /// When [`Self::poll`] next has timer work to do.
+    pub fn next_deadline_ns(&self) -> Option<u64> {
+        self.rc.borrow().next_deadline_ns()
+    }
+
+    /// Statistics of QP `qpn`'s RC engine, if it has one.
+    pub fn rc_stats(&self, qpn: u32) -> Option<crate::rc::RcStats> {
+        self.rc.borrow().engine(qpn).map(|e| e.stats().clone())
     }
 
     /// Changes the port's logical state as a subnet manager (or a cable) would, and
@@ -332,12 +490,6 @@ impl Mlx5Function {
         self.msix.borrow_mut().extend(messages);
     }
 
-    /// Sends again every RC packet not yet acknowledged (after an RNR NAK).
-    pub fn retransmit(&self) {
-        let again = self.fw.borrow().objects.retransmit();
-        self.outbox.borrow_mut().extend(again);
-    }
-
     /// Takes the MSI-X messages raised so far (one per armed EQ that got an event).
     pub fn take_msix(&self) -> Vec<u16> {
         std::mem::take(&mut *self.msix.borrow_mut())
@@ -349,10 +501,27 @@ impl Mlx5Function {
     }
 
     fn absorb(&self, outcome: datapath::Outcome) {
-        for v in outcome.violations {
+        let mut violations = outcome.violations;
+        let mut frames = outcome.frames;
+        if !outcome.rc.is_empty() {
+            let view = self.port_view();
+            let memory = self.memory.borrow();
+            if let Some(mem) = memory.as_ref() {
+                let mut fw = self.fw.borrow_mut();
+                let mut rc = self.rc.borrow_mut();
+                rc.post(outcome.rc, &mut fw.objects, &view, mem, &mut violations);
+                frames.extend(rc.transmit(
+                    self.clock.now_ns(),
+                    &mut fw.objects,
+                    mem,
+                    &mut violations,
+                ));
+            }
+        }
+        for v in violations {
             self.refuse(Violation::DataPath { what: v });
         }
-        self.outbox.borrow_mut().extend(outcome.packets);
+        self.outbox.borrow_mut().extend(frames);
     }
 
     /// A 64-bit register write: send doorbells (BlueFlame registers of a UAR page).
@@ -373,14 +542,14 @@ impl Mlx5Function {
             return;
         }
         let qpn = ((value & 0xFFFF_FFFF) >> 8) as u32;
-        let lid = self.fw.borrow().port.lid;
+        let view = self.port_view();
         let memory = self.memory.borrow();
         let Some(mem) = memory.as_ref() else { return };
         let outcome = self
             .fw
             .borrow_mut()
             .objects
-            .execute_sends(qpn, page, lid, mem);
+            .execute_sends(qpn, page, &view, mem);
         drop(memory);
         self.absorb(outcome);
     }

@@ -115,8 +115,9 @@ pub struct Qp {
     pub sq_cc: u16,
     /// Receive entries consumed.
     pub rq_cc: u16,
-    /// RC sends awaiting their ACK.
-    pub rc: super::datapath::RcSendState,
+    /// Modify commands applied: the device rebuilds the QP's RC transport when it
+    /// changes.
+    pub epoch: u32,
 }
 
 /// Every object the firmware holds.
@@ -583,7 +584,7 @@ impl Objects {
                 rwe: false,
                 sq_cc: 0,
                 rq_cc: 0,
-                rc: Default::default(),
+                epoch: 0,
             },
         );
         let mut out = vec![0u8; 16];
@@ -616,8 +617,8 @@ impl Objects {
             // A reset QP starts its queues, PSNs and pending sends afresh.
             qp.sq_cc = 0;
             qp.rq_cc = 0;
-            qp.rc = Default::default();
         }
+        qp.epoch = qp.epoch.wrapping_add(1);
         if op == opcode::QP_2ERR || op == opcode::QP_2RST {
             qp.state = to;
             return ok(vec![0u8; 16]);

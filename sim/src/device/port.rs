@@ -117,6 +117,34 @@ impl Port {
         (r, (self.state, self.lid) != before)
     }
 
+    /// Answers an SMP as it arrives on the wire: a LID-routed one as is; a
+    /// directed-route one at its last hop (IBTA vol. 1 §14.2.2: outbound, hop pointer
+    /// = hop count) records this port in the return path and leaves with the D bit
+    /// set and the hop pointer at the hop count, for the switch to walk back. `None`
+    /// for an SMP that is a response or whose directed route does not end here.
+    pub fn answer_smp(&mut self, request: &[u8]) -> Option<([u8; 256], bool)> {
+        const HOP_POINTER: usize = 6;
+        const HOP_COUNT: usize = 7;
+        const RETURN_PATH: usize = 192;
+        if request.len() != 256 || request[3] & 0x80 != 0 {
+            return None;
+        }
+        let mut mad = [0u8; 256];
+        mad.copy_from_slice(request);
+        if mad[1] != 0x81 {
+            return Some(self.answer(&mad));
+        }
+        let (hp, hc) = (mad[HOP_POINTER], mad[HOP_COUNT]);
+        if mad[4] & 0x80 != 0 || hc == 0 || hc > 63 || hp != hc {
+            return None;
+        }
+        mad[RETURN_PATH + usize::from(hc)] = 1;
+        mad[HOP_POINTER] = hc + 1;
+        let (mut r, changed) = self.answer(&mad);
+        r[HOP_POINTER] = hc;
+        Some((r, changed))
+    }
+
     /// SubnSet(PortInfo): LID, SM LID and SL, LMC, subnet timeout, and a PortState
     /// transition (IBTA vol. 1 §14.2.5.6: 0 no change; DOWN from any state; ARMED
     /// from INIT; ACTIVE from ARMED).
