@@ -11,6 +11,7 @@
 //! - [`sm`]: the built-in subnet manager and SA; [`ibsim`]: a bridge to the real ibsim
 //!   and OpenSM;
 //! - [`target`]: the SCSI logical units of the SRP target; [`dm`]: its Device Management agent;
+//! - [`srpt`]: the SRP target's protocol side (passive CM, SRP login, IU handling);
 //! - [`scenario`]: whole runs shared by the `fabboot-sim` command and the tests.
 
 pub mod clock;
@@ -24,5 +25,6 @@ pub mod port;
 pub mod rc;
 pub mod scenario;
 pub mod sm;
+pub mod srpt;
 pub mod target;
 pub mod wire;
