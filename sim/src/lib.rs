@@ -12,6 +12,8 @@
 //!   and OpenSM;
 //! - [`target`]: the SCSI logical units of the SRP target; [`dm`]: its Device Management agent;
 //! - [`srpt`]: the SRP target's protocol side (passive CM, SRP login, IU handling);
+//! - [`world`]: a whole subnet on the clock: fabric, subnet manager and SA, functions
+//!   and targets, with captures, or OpenSM on ibsim;
 //! - [`scenario`]: whole runs shared by the `fabboot-sim` command and the tests.
 
 pub mod clock;
@@ -28,3 +30,4 @@ pub mod sm;
 pub mod srpt;
 pub mod target;
 pub mod wire;
+pub mod world;

@@ -299,6 +299,37 @@ impl Client {
         self.recv_socket(timeout)
     }
 
+    /// The next MAD for this port if one has already arrived; never waits.
+    pub fn try_recv(&mut self) -> Result<Option<Received>, Error> {
+        if let Some(r) = self.pending.pop_front() {
+            return Ok(Some(r));
+        }
+        let mut buf = vec![0; 1024];
+        let io = |e| Error::io("receive MAD", self.name.clone(), e);
+        self.data.set_nonblocking(true).map_err(io)?;
+        let got = self.data.recv(&mut buf);
+        self.data
+            .set_nonblocking(false)
+            .map_err(|e| Error::io("receive MAD", self.name.clone(), e))?;
+        match got {
+            Ok(n) => {
+                buf.truncate(n);
+                let m = DataMsg::parse(&buf)?;
+                Ok(Some(Received {
+                    slid: m.slid,
+                    dlid: m.dlid,
+                    sqp: m.sqp,
+                    dqp: m.dqp,
+                    bounced: m.status == STATUS_BOUNCED,
+                    length: m.length,
+                    mad: m.mad,
+                }))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(Error::io("receive MAD", self.name.clone(), e)),
+        }
+    }
+
     /// Sends a request and waits up to `timeout` for its answer: a response of the same class
     /// whose TID matches in bits 47..0 (ibsim owns bits 63..48, §0.5). Other MADs that arrive
     /// meanwhile are queued for [`Client::recv`]. Our own MAD coming back with status 110 is

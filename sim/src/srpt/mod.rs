@@ -884,6 +884,13 @@ impl SrpTarget {
         &self.cfg
     }
 
+    /// The port's GID and LID changed (a subnet manager assigned or moved them): the
+    /// REQ checks that name our port (REJ 12, 13) follow.
+    pub fn set_port(&mut self, port_gid: [u8; 16], lid: u16) {
+        self.cfg.port_gid = port_gid;
+        self.cfg.lid = lid;
+    }
+
     /// A CM MAD arrived on QP1 (IBTA vol. 1 §12.6; reference §1.4).
     pub fn on_cm_mad(&mut self, now_ns: u64, from: MadFrom, mad: &[u8; MAD_LEN]) -> Vec<Action> {
         self.advance(now_ns);
