@@ -25,7 +25,7 @@ use fabboot_sim::memory::HostMemory;
 use fabboot_sim::scenario::BAR0;
 use fabboot_sim::srpt::{SrpTarget, SrptConfig};
 use fabboot_sim::target::{BlockSize, Image, LogicalUnit, LuIdentity, Lun, Product, Target};
-use fabboot_sim::world::{Node, TargetNode};
+use fabboot_sim::world::{Node, TargetNode, World};
 
 pub const TARGET_GUID: u64 = 0x0002_C903_00AB_CD01;
 pub const BLOCKS: u64 = 4096;
@@ -463,3 +463,120 @@ pub fn rw10(op: u8, lba: u32, blocks: u16) -> [u8; 10] {
 
 pub const READ10: u8 = 0x28;
 pub const WRITE10: u8 = 0x2A;
+
+// -------------------------------------------------------------------------------
+// Driving the world from the host's side.
+
+pub const MS: u64 = 1_000_000;
+
+/// Sends `mad` to QP1 at `dlid` and waits up to `limit_ns` for a MAD back.
+pub fn mad_round_trip(
+    world: &mut World,
+    host: &mut Host,
+    dlid: u16,
+    mad: &[u8; 256],
+    limit_ns: u64,
+) -> Option<[u8; 256]> {
+    let mut slots = vec![host.post_mad_recv()];
+    host.send_mad(dlid, mad);
+    let mut got = None;
+    world.run_while(limit_ns, |_| {
+        if got.is_none() {
+            got = host.poll_mads(&mut slots).into_iter().next();
+        }
+        got.is_some()
+    });
+    got
+}
+
+pub struct Session {
+    pub target_lid: u16,
+    pub req_lim: i32,
+}
+
+/// Logs in with a CM REQ fixture, connects the RC QP from the REP, sends the RTU.
+pub fn login(world: &mut World, host: &mut Host) -> Session {
+    let t = world.target(1).unwrap();
+    let (target_lid, target_gid) = (t.port.lid, gid(t.port.gid_prefix, t.port.port_guid));
+    for i in 0..8 {
+        host.post_iu_recv(i);
+    }
+    let our_guid = host.dev.firmware().port.port_guid;
+    let req = cm_req(
+        0x51,
+        0xC0DE_0001,
+        TARGET_GUID,
+        our_guid,
+        host.res.rc_qpn,
+        0x1234,
+        host.lid(),
+        target_lid,
+        host.gid(),
+        target_gid,
+        &login_req(0x7A6, 1024, our_guid, target_port_id()),
+    );
+    let rep =
+        mad_round_trip(world, host, target_lid, &req, 100 * MS).expect("an answer to the REQ");
+    assert_eq!(
+        (rep[1], be16(&rep, 16)),
+        (0x07, 0x0013),
+        "a CM REP: {:02x?}",
+        &rep[..32]
+    );
+    let rsp = &rep[pl(36)..pl(36 + 52)];
+    assert_eq!(rsp[0], 0xC0, "SRP_LOGIN_RSP in the REP's private data");
+    assert_eq!(be64(rsp, 8), 0x7A6, "the login's tag");
+    let (remote_qpn, start_psn) = (be24(&rep, pl(12)), be24(&rep, pl(20)));
+    host.connect(remote_qpn, target_lid, start_psn, 0x1234);
+    let comm_id = be32(&rep, pl(0));
+    host.send_mad(target_lid, &cm_rtu(0x52, 0xC0DE_0001, comm_id));
+    world.run_for(MS);
+    Session {
+        target_lid,
+        req_lim: be32(rsp, 4) as i32,
+    }
+}
+
+/// Sends an SRP_CMD and waits for the SRP_RSP; its bytes.
+pub fn command(world: &mut World, host: &mut Host, iu: &[u8], limit_ns: u64) -> Option<Vec<u8>> {
+    host.send_iu(iu);
+    let mut rsp = None;
+    world.run_while(limit_ns, |_| {
+        for c in host.poll_rc() {
+            if c.opcode == fabboot_hca::wqe::CqeOpcode::RespSend {
+                let slot = host.iu_slot(usize::from(c.wqe_counter) % 64);
+                let mut b = vec![0u8; c.byte_cnt as usize];
+                host.dma.read(slot.offset, &mut b).unwrap();
+                host.post_iu_recv(usize::from(c.wqe_counter.wrapping_add(8)) % 64);
+                rsp = Some(b);
+            }
+        }
+        rsp.is_some()
+    });
+    rsp
+}
+
+pub fn image_blocks(world: &mut World, lba: u64, blocks: usize) -> Vec<u8> {
+    let t = world.target(1).unwrap();
+    let lu = t.srpt.target().lu(Lun::new(0).unwrap()).unwrap();
+    let mut b = vec![0u8; 512 * blocks];
+    lu.image().read(lba, &mut b).unwrap();
+    b
+}
+
+/// Waits for an SRP_RSP to a command already sent.
+pub fn command_wait(world: &mut World, host: &mut Host, limit_ns: u64) -> Option<Vec<u8>> {
+    let mut rsp = None;
+    world.run_while(limit_ns, |_| {
+        for c in host.poll_rc() {
+            if c.opcode == fabboot_hca::wqe::CqeOpcode::RespSend {
+                let slot = host.iu_slot(usize::from(c.wqe_counter) % 64);
+                let mut b = vec![0u8; c.byte_cnt as usize];
+                host.dma.read(slot.offset, &mut b).unwrap();
+                rsp = Some(b);
+            }
+        }
+        rsp.is_some()
+    });
+    rsp
+}
