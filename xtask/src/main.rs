@@ -4,7 +4,8 @@
 //! * `check-images`: checks the built images with an independent PE parser and x86
 //!   decoder, then proves each check live by breaking a copy of each image.
 //! * `ci`: everything CI runs (formatting, clippy for the host and both Windows
-//!   targets, all tests, `fabboot-sim hca-bringup`, `build`, `check-images`).
+//!   targets, all tests, `fabboot-sim hca-bringup`, `fabboot-sim fabric` with each
+//!   subnet manager, `build`, `check-images`).
 
 mod images;
 mod pe;
@@ -16,7 +17,7 @@ const USAGE: &str = "usage: cargo xtask <build | check-images | ci | help>
   build         build fabboot.sys and ntbootdd.sys for x86_64 and i686 into target/sys/
   check-images  check the built images (PE layout, imports, checksum, instructions)
   ci            run what CI runs: fmt, clippy (host + Windows targets), tests,
-                fabboot-sim hca-bringup, build, checks";
+                fabboot-sim hca-bringup and fabric, build, checks";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -95,6 +96,27 @@ fn ci() -> Result<(), String> {
         "--",
         "hca-bringup",
     ])?;
+    // A whole subnet with each subnet manager, captured (the capture is generated
+    // under target/, never committed).
+    for (sm, pcap) in [
+        ("builtin", "target/fabric-builtin.pcap"),
+        ("opensm", "target/fabric-opensm.pcap"),
+    ] {
+        cargo(&[
+            "run",
+            "--quiet",
+            "--package",
+            "fabboot-sim",
+            "--bin",
+            "fabboot-sim",
+            "--",
+            "fabric",
+            "--sm",
+            sm,
+            "--pcap",
+            pcap,
+        ])?;
+    }
     let built = images::build_all()?;
     images::report(&built);
     pe::check_all()?;

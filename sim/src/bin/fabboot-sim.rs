@@ -3,16 +3,22 @@
 //! * `hca-bringup`: brings the simulated ConnectX function up and down with the access
 //!   layer, from power-on and from a state an earlier driver left it in, and prints
 //!   what it did. Exits non-zero on any error or device violation.
+//! * `fabric [--sm builtin|opensm] [--pcap FILE]`: a whole subnet: the subnet manager
+//!   brings a host function and an SRP target up, the host queries the SA, logs in
+//!   and moves data by RDMA; with `--pcap`, every packet that crosses a link is
+//!   written to FILE (LINKTYPE_INFINIBAND). Exits non-zero if anything fails.
 
 use std::process::ExitCode;
 
 use fabboot_sim::scenario::{self, Start};
 
-const USAGE: &str = "usage: fabboot-sim <hca-bringup | help>";
+const USAGE: &str =
+    "usage: fabboot-sim <hca-bringup | fabric [--sm builtin|opensm] [--pcap FILE] | help>";
 
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some("hca-bringup") => hca_bringup(),
+        Some("fabric") => fabric(std::env::args().skip(2).collect()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -102,5 +108,67 @@ fn hca_bringup() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn fabric(args: Vec<String>) -> ExitCode {
+    let mut sm = scenario::SmChoice::Builtin;
+    let mut pcap = None;
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match (a.as_str(), it.next()) {
+            ("--sm", Some(v)) if v == "builtin" => sm = scenario::SmChoice::Builtin,
+            ("--sm", Some(v)) if v == "opensm" => sm = scenario::SmChoice::OpenSm,
+            ("--pcap", Some(v)) => pcap = Some(std::path::PathBuf::from(v)),
+            (flag, value) => {
+                eprintln!(
+                    "fabboot-sim fabric: bad argument {flag} {}",
+                    value.unwrap_or_default()
+                );
+                eprintln!("{USAGE}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match scenario::fabric_run(sm, pcap.as_deref()) {
+        Ok(r) => {
+            println!("== fabric with the {sm:?} subnet manager");
+            println!(
+                "subnet up after {} us of virtual time: host LID {:#x}, target LID {:#x}, SM LID {:#x}",
+                r.subnet_up_ns / 1000,
+                r.lids.0,
+                r.lids.1,
+                r.lids.2
+            );
+            println!(
+                "SA PathRecord round trip: {} ns virtual, {} us wall",
+                r.sa_round_trip_ns, r.sa_round_trip_wall_us
+            );
+            println!("login: {} credits", r.req_lim);
+            println!(
+                "READ {} bytes by RDMA WRITE in {} us of virtual time; WRITE {} bytes by RDMA READ; both checked against the image",
+                r.bytes_read,
+                r.read_ns / 1000,
+                r.bytes_written
+            );
+            if let Some(p) = &pcap {
+                println!(
+                    "capture: {} packets, {} bytes in {}",
+                    r.captured,
+                    r.capture_bytes,
+                    p.display()
+                );
+            }
+            if r.violations.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                println!("violations: {:#?}", r.violations);
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("fabboot-sim fabric: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

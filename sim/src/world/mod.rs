@@ -10,6 +10,7 @@
 
 pub mod manager;
 pub mod opensm;
+pub mod probe;
 pub mod target;
 
 use std::cell::RefCell;
