@@ -71,6 +71,12 @@ pub fn pattern(lba: u64) -> Vec<u8> {
 /// A disk image file removed when dropped.
 pub struct TempImage(pub PathBuf);
 
+impl Default for TempImage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TempImage {
     pub fn new() -> TempImage {
         static N: AtomicU32 = AtomicU32::new(0);
