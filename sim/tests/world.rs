@@ -308,3 +308,34 @@ fn a_link_lost_mid_transfer_recovers_by_retransmission_with_every_byte_right() {
     );
     assert_eq!(r.dev.violations(), []);
 }
+
+#[test]
+fn a_link_gone_for_good_ends_in_a_retry_exceeded_error_cqe_on_the_host() {
+    let (r, mut world) = rig();
+    let mut host = Host::up(&r.dev, &r.memory, &r.clock);
+    settle(&mut world, &host);
+    login(&mut world, &mut host);
+    world.fabric().set_link_up(0, false);
+    let sent_at = r.clock.now_ns();
+    host.send_iu(&srp_cmd(
+        5,
+        &rw10(READ10, 0, 1),
+        true,
+        host.data().1,
+        host.rkey,
+        512,
+    ));
+    let mut errors = Vec::new();
+    world.run_while(5_000 * MS, |_| {
+        errors.extend(host.poll_rc().into_iter().filter(|c| c.is_error()));
+        !errors.is_empty()
+    });
+    let c = errors.first().expect("an error completion");
+    // Retry count 7: eight transmissions, each waiting the ACK timeout (code 14,
+    // 4.096 us << 14 = 67 ms), then transport retry counter exceeded (0x15).
+    assert_eq!(c.error.map(|e| e.0), Some(0x15), "{c:?}");
+    let waited = r.clock.now_ns() - sent_at;
+    let timeout = 4_096u64 << 14;
+    assert!((8 * timeout..9 * timeout).contains(&waited), "{waited} ns");
+    assert_eq!(r.dev.violations(), []);
+}
