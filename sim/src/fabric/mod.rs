@@ -21,6 +21,7 @@
 //! probability) and add delay.
 
 pub mod link;
+pub mod smp;
 pub mod switch;
 
 use std::cmp::Reverse;
