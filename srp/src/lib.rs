@@ -8,3 +8,19 @@
 #![deny(missing_docs)]
 
 pub mod iu;
+
+// Wire formats: one module per IU family (layouts in reference/srp-cm-sa-dm.md §1.1,
+// §1.2). Panic contract: every `parse` and `emit` returns a typed `Error` on any input
+// and never panics; see `wire`.
+pub mod aer;
+pub mod cmd;
+pub mod cred;
+pub mod desc;
+pub mod error;
+pub mod login;
+pub mod logout;
+pub mod rsp;
+pub mod tsk;
+mod wire;
+
+pub use error::{Error, Field};
