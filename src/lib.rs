@@ -24,6 +24,7 @@ compile_error!("choose exactly one port flavour: feature `storport` or `scsiport
 
 pub mod adapter;
 pub mod event;
+pub mod ib;
 pub mod pci;
 #[allow(unsafe_code)]
 pub mod port;
