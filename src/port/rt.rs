@@ -9,6 +9,108 @@
 
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
+// Two symbols the prebuilt `core` refers to once any of its out-of-line code is linked
+// (a bounds-check or length-mismatch panic path, say):
+// - `_fltused`, the marker MSVC's CRT defines when floating point is used. Nothing here
+//   computes with floats (the i686 check in `cargo xtask check-images` proves there is
+//   no x87/SSE instruction); the marker only satisfies the reference.
+// - `__CxxFrameHandler3`, the language handler `core`'s unwind tables name (it is built
+//   for panic=unwind). These images abort on panic and never unwind a Rust frame; if the
+//   kernel's unwinder ever called it, the invalid opcode would stop the machine with a
+//   bug check rather than run an unwinder this image does not have.
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".section .rdata,\"dr\"",
+    ".globl _fltused",
+    ".p2align 2",
+    "_fltused:",
+    "    .long 0x9875",
+    ".text",
+    ".globl __CxxFrameHandler3",
+    "__CxxFrameHandler3:",
+    "    ud2",
+);
+
+#[cfg(target_arch = "x86")]
+core::arch::global_asm!(
+    ".section .rdata,\"dr\"",
+    ".globl __fltused",
+    ".p2align 2",
+    "__fltused:",
+    "    .long 0x9875",
+    ".text",
+    ".globl ___CxxFrameHandler3",
+    "___CxxFrameHandler3:",
+    "    ud2",
+);
+
+// 64-bit unsigned division and remainder, which the compiler calls on i686 by MSVC's
+// names and convention (`_aulldiv`/`_aullrem`: dividend then divisor on the stack, low
+// half first, result in edx:eax, the callee pops 16 bytes). The CRT that normally has
+// them is not in a driver image. Restoring shift-and-subtract, one quotient bit per
+// round: the remainder shifts left through the dividend's top bit, and whenever it
+// reaches the divisor (or a bit carried out of it, so it certainly did) the divisor is
+// taken off and the quotient bit set. Division by zero never reaches here (Rust checks
+// first).
+#[cfg(target_arch = "x86")]
+core::arch::global_asm!(
+    ".text",
+    ".globl __aulldiv",
+    "__aulldiv:",
+    "    push ebx",
+    "    push esi",
+    "    push edi",
+    "    push ebp",
+    "    call 9f",
+    "    pop ebp",
+    "    pop edi",
+    "    pop esi",
+    "    pop ebx",
+    "    ret 16",
+    "",
+    ".globl __aullrem",
+    "__aullrem:",
+    "    push ebx",
+    "    push esi",
+    "    push edi",
+    "    push ebp",
+    "    call 9f",
+    "    mov eax, ebx",
+    "    mov edx, ebp",
+    "    pop ebp",
+    "    pop edi",
+    "    pop esi",
+    "    pop ebx",
+    "    ret 16",
+    "",
+    // Quotient in edx:eax, remainder in ebp:ebx. Arguments sit above the return
+    // address of this call, the four saved registers and the caller's return address.
+    "9:",
+    "    mov eax, [esp + 24]",
+    "    mov edx, [esp + 28]",
+    "    mov esi, [esp + 32]",
+    "    mov edi, [esp + 36]",
+    "    xor ebx, ebx",
+    "    xor ebp, ebp",
+    "    mov ecx, 64",
+    "1:  shl eax, 1",
+    "    rcl edx, 1",
+    "    rcl ebx, 1",
+    "    rcl ebp, 1",
+    "    jc 2f",
+    "    cmp ebp, edi",
+    "    ja 2f",
+    "    jb 3f",
+    "    cmp ebx, esi",
+    "    jb 3f",
+    "2:  sub ebx, esi",
+    "    sbb ebp, edi",
+    "    or eax, 1",
+    "3:  dec ecx",
+    "    jnz 1b",
+    "    ret",
+);
+
 #[cfg(target_arch = "x86_64")]
 super::mem::x86_64_mem_routines!("memcpy", "memmove", "memset", "memcmp");
 
