@@ -288,12 +288,8 @@ impl World {
     /// Runs the subnet until `until_ns` of virtual time, then stops with the clock
     /// there.
     pub fn run_until(&mut self, until_ns: u64) {
-        while self.step(until_ns) {}
-        if self.clock.now_ns() < until_ns {
-            self.clock.advance_to_ns(until_ns);
-        }
-        self.run_timers();
-        self.collect();
+        let left = until_ns.saturating_sub(self.clock.now_ns());
+        self.run_while(left, |_| false);
     }
 
     /// Runs for `ns` more of virtual time.

@@ -548,20 +548,7 @@ pub fn login(world: &mut World, host: &mut Host) -> Session {
 /// Sends an SRP_CMD and waits for the SRP_RSP; its bytes.
 pub fn command(world: &mut World, host: &mut Host, iu: &[u8], limit_ns: u64) -> Option<Vec<u8>> {
     host.send_iu(iu);
-    let mut rsp = None;
-    world.run_while(limit_ns, |_| {
-        for c in host.poll_rc() {
-            if c.opcode == fabboot_hca::wqe::CqeOpcode::RespSend {
-                let slot = host.iu_slot(usize::from(c.wqe_counter) % 64);
-                let mut b = vec![0u8; c.byte_cnt as usize];
-                host.dma.read(slot.offset, &mut b).unwrap();
-                host.post_iu_recv(usize::from(c.wqe_counter.wrapping_add(8)) % 64);
-                rsp = Some(b);
-            }
-        }
-        rsp.is_some()
-    });
-    rsp
+    command_wait(world, host, limit_ns)
 }
 
 pub fn image_blocks(world: &mut World, lba: u64, blocks: usize) -> Vec<u8> {
@@ -581,6 +568,8 @@ pub fn command_wait(world: &mut World, host: &mut Host, limit_ns: u64) -> Option
                 let slot = host.iu_slot(usize::from(c.wqe_counter) % 64);
                 let mut b = vec![0u8; c.byte_cnt as usize];
                 host.dma.read(slot.offset, &mut b).unwrap();
+                // The receive ring stays eight deep: the slot eight ahead goes back.
+                host.post_iu_recv(usize::from(c.wqe_counter.wrapping_add(8)) % 64);
                 rsp = Some(b);
             }
         }
