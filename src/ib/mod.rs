@@ -33,7 +33,9 @@ use core::fmt;
 use core::ops::Range;
 
 pub mod cm;
+pub mod connect;
 pub mod mad;
+pub mod path;
 pub mod port_info;
 pub mod sa;
 
@@ -104,6 +106,15 @@ impl fmt::Display for Error {
             } => write!(f, "{what}: {field} of {got} bytes exceeds {max}"),
         }
     }
+}
+
+/// An IB time value in microseconds: 4.096 µs × 2^`code`, rounded up, saturating at
+/// `u64::MAX` (IBTA vol. 1 §14.2.5.6 SubnetTimeOut, §15.2.5.16 PacketLifeTime, §12.6.5
+/// CM response timeouts and Local ACK Timeout; reference §1.4 "IB time values").
+pub fn ib_time_us(code: u8) -> u64 {
+    1u64.checked_shl(code.into())
+        .and_then(|p| p.checked_mul(4096))
+        .map_or(u64::MAX, |ns| ns.div_ceil(1000))
 }
 
 /// Range check for a field `width` bits wide.
