@@ -20,6 +20,7 @@ pub mod error;
 pub mod login;
 pub mod logout;
 pub mod rsp;
+pub mod session;
 pub mod tsk;
 mod wire;
 
