@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Brings a fresh Debian machine up to what fabboot needs; safe to run again.
 #   - rustup: the toolchain and Windows targets named in rust-toolchain.toml
+#   - cargo-fuzz (crates.io) for `cargo xtask fuzz` (libFuzzer is built with the g++
+#     the machine image already has)
 #   - Debian: mingw-w64 (the DDK headers and cross compilers the ABI check compiles with),
 #     linux-headers-amd64 (linux/mlx5/mlx5_ifc.h, the oracle for the PRM layouts) and
 #     libibverbs-dev (infiniband/mlx5dv.h, the oracle for WQE and CQE layouts),
@@ -31,4 +33,10 @@ fi
 rustup show active-toolchain >/dev/null 2>&1 || rustup show >/dev/null
 rustup target add x86_64-pc-windows-msvc i686-pc-windows-msvc >/dev/null
 rustup component add rustfmt clippy >/dev/null
+# cargo-fuzz (from crates.io) for `cargo xtask fuzz`; it runs on the stable toolchain
+# with RUSTC_BOOTSTRAP=1, which xtask sets for that child process only.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "ci/setup.sh: installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+fi
 echo "ci/setup.sh: $(rustc --version); targets: $(rustup target list --installed | tr '\n' ' ')"

@@ -4,20 +4,25 @@
 //! * `check-images`: checks the built images with an independent PE parser and x86
 //!   decoder, then proves each check live by breaking a copy of each image.
 //! * `ci`: everything CI runs (formatting, clippy for the host and both Windows
-//!   targets, all tests, `fabboot-sim hca-bringup`, `fabboot-sim fabric` with each
-//!   subnet manager, `build`, `check-images`).
+//!   targets, all tests, a short `fuzz` run, `fabboot-sim hca-bringup`, `fabboot-sim
+//!   fabric` with each subnet manager, `build`, `check-images`).
+//! * `fuzz`: the cargo-fuzz targets in `fuzz/`, each for a few seconds (see `fuzz.rs`).
 
+mod fuzz;
 mod images;
 mod pe;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <build | check-images | ci | help>
+const USAGE: &str = "usage: cargo xtask <build | check-images | ci | fuzz | help>
 
   build         build fabboot.sys and ntbootdd.sys for x86_64 and i686 into target/sys/
   check-images  check the built images (PE layout, imports, checksum, instructions)
-  ci            run what CI runs: fmt, clippy (host + Windows targets), tests,
-                fabboot-sim hca-bringup and fabric, build, checks";
+  ci            run what CI runs: fmt, clippy (host + Windows targets), tests, fuzz,
+                fabboot-sim hca-bringup and fabric, build, checks
+  fuzz [--seconds N] [TARGET...]
+                build the fuzz targets in fuzz/ and run each (default: all) N seconds
+                (default 4); fails if any crashes";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,6 +30,7 @@ fn main() -> ExitCode {
         Some("build") => images::build_all().map(|built| images::report(&built)),
         Some("check-images") => pe::check_all(),
         Some("ci") => ci(),
+        Some("fuzz") => fuzz::command(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
@@ -86,6 +92,7 @@ fn ci() -> Result<(), String> {
         }
     }
     cargo(&["test", "--workspace"])?;
+    fuzz::run(fuzz::CI_SECONDS, &[])?;
     cargo(&[
         "run",
         "--quiet",
