@@ -14,17 +14,21 @@ pub const PAGE: usize = 4096;
 
 /// log2 of EQ entries: 64 EQEs, one page.
 pub const EQ_LOG_SIZE: u8 = 6;
-/// log2 of CQ entries: 64 CQEs, one page each.
+/// log2 of QP1's CQ entries: 64 CQEs, one page.
 pub const CQ_LOG_SIZE: u8 = 6;
+/// log2 of the RC QP's CQ entries: 128 CQEs, two pages; room for a completion of
+/// every receive (64) and every send (64) the RC QP can have outstanding, so the CQ
+/// cannot overflow however late it is polled.
+pub const RC_CQ_LOG_SIZE: u8 = 7;
 /// QP1: 16 receive entries of two scatter entries (GRH, MAD), 16 send WQE blocks.
 pub const GSI_SHAPE: QueueShape = QueueShape {
     log_rq_size: 4,
     log_rq_stride: 1,
     log_sq_size: 4,
 };
-/// The RC QP: 32 receive entries of one scatter entry, 64 send WQE blocks.
+/// The RC QP: 64 receive entries of one scatter entry, 64 send WQE blocks.
 pub const RC_SHAPE: QueueShape = QueueShape {
-    log_rq_size: 5,
+    log_rq_size: 6,
     log_rq_stride: 0,
     log_sq_size: 6,
 };
@@ -144,7 +148,7 @@ impl MemoryPlan {
         };
         let eq = page_after(firmware_pages, 64 << EQ_LOG_SIZE);
         let gsi_cq = page_after(eq, 64 << CQ_LOG_SIZE);
-        let rc_cq = page_after(gsi_cq, 64 << CQ_LOG_SIZE);
+        let rc_cq = page_after(gsi_cq, 64 << RC_CQ_LOG_SIZE);
         let gsi_qp = page_after(rc_cq, GSI_SHAPE.bytes());
         let rc_qp = page_after(gsi_qp, RC_SHAPE.bytes());
         let mad_buffers = page_after(rc_qp, MAD_RECV_SLOTS * MAD_SLOT + MAD_SEND_SLOTS * 256);
@@ -239,9 +243,9 @@ mod tests {
         assert_eq!(p.firmware_page_count(), 128);
         assert_eq!(
             p.total,
-            4096 + 8192 + 8192 + 128 * 4096 + 4096 * (1 + 1 + 1 + 1 + 2 + 3 + 4 + 1)
+            4096 + 8192 + 8192 + 128 * 4096 + 4096 * (1 + 1 + 2 + 1 + 2 + 3 + 4 + 1)
         );
-        assert_eq!(p.rc_qp.len, 2 * PAGE, "RC work queues: 512 + 4096 bytes");
+        assert_eq!(p.rc_qp.len, 2 * PAGE, "RC work queues: 1024 + 4096 bytes");
         assert!(p.cmd.max_input() >= 0x1010 && p.cmd.max_output() >= 0x1010);
     }
 }

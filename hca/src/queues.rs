@@ -88,6 +88,16 @@ impl SendQueue {
         self.pc.wrapping_sub(self.cc)
     }
 
+    /// Starts the queue afresh after its QP went to RST (which makes the device start
+    /// its own counters at zero): every WQE is forgotten and the doorbell record is
+    /// zeroed. Nothing posted before may complete afterwards.
+    pub fn reset(&mut self, dma: &DmaRegion) -> Result<(), OutOfRegion> {
+        self.pc = 0;
+        self.cc = 0;
+        self.sizes = [0; MAX_SQ_WQEBBS];
+        dma.write_be32(self.dbr.offset + 4, 0)
+    }
+
     fn slot(&self, index: u16) -> usize {
         self.ring.offset + usize::from(index & (self.capacity() - 1)) * WQEBB
     }
@@ -251,6 +261,14 @@ impl RecvQueue {
     /// Entries posted and not yet completed.
     pub fn outstanding(&self) -> u16 {
         self.head.wrapping_sub(self.tail)
+    }
+
+    /// Starts the queue afresh after its QP went to RST: every entry is forgotten and
+    /// the doorbell record is zeroed.
+    pub fn reset(&mut self, dma: &DmaRegion) -> Result<(), OutOfRegion> {
+        self.head = 0;
+        self.tail = 0;
+        dma.write_be32(self.dbr.offset, 0)
     }
 
     /// Posts one receive scattering into `bufs` in order (at most the stride's worth of

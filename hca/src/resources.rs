@@ -11,7 +11,9 @@ use crate::hal::Hal;
 use crate::objects::{
     self, CqConfig, EqConfig, QpAttrs, QpConfig, ServiceType, Transition, event, opcode,
 };
-use crate::plan::{CQ_LOG_SIZE, EQ_LOG_SIZE, GSI_SHAPE, MemoryPlan, QueueShape, RC_SHAPE};
+use crate::plan::{
+    CQ_LOG_SIZE, EQ_LOG_SIZE, GSI_SHAPE, MemoryPlan, QueueShape, RC_CQ_LOG_SIZE, RC_SHAPE,
+};
 use crate::queues::{CompletionQueue, EventQueue, RecvQueue, SendQueue};
 
 /// Q_Key of general-services (QP1) traffic (IBTA vol. 1 §13.5.1).
@@ -72,15 +74,21 @@ pub fn open<H: Hal>(hca: &mut Hca, hal: &H, dma: &DmaRegion) -> Result<Resources
             events: EQ_EVENTS,
         },
     )?;
-    let cq = |ring, dbr| CqConfig {
+    let cq = |ring, log_size, dbr| CqConfig {
         ring,
-        log_size: CQ_LOG_SIZE,
+        log_size,
         uar,
         eqn,
         dbr,
     };
-    let gsi_cqn = objects::create_cq(cmd, hal, dma, &cq(plan.gsi_cq, plan.doorbells.gsi_cq))?;
-    let rc_cqn = objects::create_cq(cmd, hal, dma, &cq(plan.rc_cq, plan.doorbells.rc_cq))?;
+    let gsi_cqn = objects::create_cq(
+        cmd,
+        hal,
+        dma,
+        &cq(plan.gsi_cq, CQ_LOG_SIZE, plan.doorbells.gsi_cq),
+    )?;
+    let rc_cq = cq(plan.rc_cq, RC_CQ_LOG_SIZE, plan.doorbells.rc_cq);
+    let rc_cqn = objects::create_cq(cmd, hal, dma, &rc_cq)?;
     let gsi = QpConfig {
         st: ServiceType::Gsi,
         pd,
@@ -219,7 +227,7 @@ impl Queues {
                 d.rc_qp,
                 r.lkey,
             ),
-            rc_cq: CompletionQueue::new(plan.rc_cq, CQ_LOG_SIZE, d.rc_cq),
+            rc_cq: CompletionQueue::new(plan.rc_cq, RC_CQ_LOG_SIZE, d.rc_cq),
             eq: EventQueue::new(plan.eq, EQ_LOG_SIZE, r.eqn, r.uar),
         }
     }
