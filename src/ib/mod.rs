@@ -35,6 +35,7 @@ use core::ops::Range;
 pub mod cm;
 pub mod connect;
 pub mod mad;
+pub mod node_info;
 pub mod path;
 pub mod port_info;
 pub mod sa;
