@@ -6,7 +6,10 @@
 //! ([`Event::number`]), bits 15:0 a detail whose meaning depends on the event.
 //! `ErrorCode` is the port's `SP_*` class of the error.
 
-use crate::port::abi::{SP_BAD_FW_ERROR, SP_INTERNAL_ADAPTER_ERROR};
+use crate::port::abi::{
+    SP_BAD_FW_ERROR, SP_INTERNAL_ADAPTER_ERROR, SP_PROTOCOL_ERROR, SP_REQUEST_TIMEOUT,
+    SP_UNEXPECTED_DISCONNECT,
+};
 
 /// Marks a `UniqueId` as ours.
 pub const UNIQUE_ID_TAG: u32 = 0xFB00_0000;
@@ -24,6 +27,33 @@ pub enum Event {
     Bar0NotAssigned { ranges: u16 },
     /// The port could not map BAR0.
     Bar0MapFailed,
+    /// Bringing the HCA up failed (a firmware command failed or timed out). Detail:
+    /// the command's status or 0xFFFF for a timeout. Fix: power-cycle the machine;
+    /// update the HCA firmware.
+    HcaBringupFailed { status: u16 },
+    /// The InfiniBand port did not become ACTIVE in time. Detail: the last port state
+    /// seen (1 down, 2 init, 3 armed). Fix: check the cable and that a subnet manager
+    /// runs on the fabric.
+    PortNotActive { state: u16 },
+    /// The subnet administrator gave no path to the target. Detail: the SA's MAD
+    /// status, 0xFFFE for no record, 0xFFFF when it never answered. Fix: check the
+    /// target's GID in the configuration and that the target's port is up.
+    NoPath { status: u16 },
+    /// The target refused the SRP login. Detail: the low 16 bits of the
+    /// SRP_LOGIN_REJ reason (0x0003 wrong target port ID, 0x0006 channel limit or no
+    /// ACL entry). Fix: the target's configuration (ACL) or the target port ID.
+    LoginRejected { reason: u16 },
+    /// The target's CM refused the connection. Detail: the CM REJ reason (8 invalid
+    /// Service ID). Fix: the Service ID in the configuration.
+    ConnectionRejected { reason: u16 },
+    /// The target's CM never answered. Fix: check that the target runs.
+    ConnectTimeout,
+    /// The connection to the target was lost and is being re-established. Detail:
+    /// why (see `initiator::Loss`).
+    TargetLost { why: u16 },
+    /// The target sent a reply the initiator cannot read; the reply is dropped.
+    /// Detail: which reply (see `initiator::Malformed`).
+    MalformedReply { what: u16 },
 }
 
 impl Event {
@@ -34,6 +64,14 @@ impl Event {
             Event::DeviceNotResponding => 0x02,
             Event::Bar0NotAssigned { .. } => 0x03,
             Event::Bar0MapFailed => 0x04,
+            Event::HcaBringupFailed { .. } => 0x05,
+            Event::PortNotActive { .. } => 0x06,
+            Event::NoPath { .. } => 0x07,
+            Event::LoginRejected { .. } => 0x08,
+            Event::ConnectionRejected { .. } => 0x09,
+            Event::ConnectTimeout => 0x0A,
+            Event::TargetLost { .. } => 0x0B,
+            Event::MalformedReply { .. } => 0x0C,
         }
     }
 
@@ -41,7 +79,14 @@ impl Event {
         match *self {
             Event::UnsupportedCmdIfRev { found } => found,
             Event::Bar0NotAssigned { ranges } => ranges,
-            Event::DeviceNotResponding | Event::Bar0MapFailed => 0,
+            Event::HcaBringupFailed { status } => status,
+            Event::PortNotActive { state } => state,
+            Event::NoPath { status } => status,
+            Event::LoginRejected { reason } => reason,
+            Event::ConnectionRejected { reason } => reason,
+            Event::TargetLost { why } => why,
+            Event::MalformedReply { what } => what,
+            Event::DeviceNotResponding | Event::Bar0MapFailed | Event::ConnectTimeout => 0,
         }
     }
 
@@ -54,9 +99,18 @@ impl Event {
     pub fn error_code(&self) -> u32 {
         match self {
             Event::UnsupportedCmdIfRev { .. } => SP_BAD_FW_ERROR,
-            Event::DeviceNotResponding | Event::Bar0NotAssigned { .. } | Event::Bar0MapFailed => {
-                SP_INTERNAL_ADAPTER_ERROR
+            Event::DeviceNotResponding
+            | Event::Bar0NotAssigned { .. }
+            | Event::Bar0MapFailed
+            | Event::HcaBringupFailed { .. } => SP_INTERNAL_ADAPTER_ERROR,
+            Event::PortNotActive { .. } | Event::NoPath { .. } | Event::ConnectTimeout => {
+                SP_REQUEST_TIMEOUT
             }
+            Event::LoginRejected { .. } | Event::ConnectionRejected { .. } => {
+                SP_UNEXPECTED_DISCONNECT
+            }
+            Event::TargetLost { .. } => SP_UNEXPECTED_DISCONNECT,
+            Event::MalformedReply { .. } => SP_PROTOCOL_ERROR,
         }
     }
 }

@@ -25,6 +25,9 @@ compile_error!("choose exactly one port flavour: feature `storport` or `scsiport
 pub mod adapter;
 pub mod event;
 pub mod ib;
+pub mod initiator;
+/// The SRP crate the initiator speaks through (wire formats and the session).
+pub use fabboot_srp as srp;
 pub mod pci;
 #[allow(unsafe_code)]
 pub mod port;

@@ -1,0 +1,454 @@
+//! The connection: port ACTIVE, SA path, CM REQ/REP/RTU carrying the SRP login, the
+//! login's retries, and losing the channel (QP reset, commands failed for retry,
+//! back-off) — the [`Initiator`]'s phases up to "logged in" (reference §2.2, §2.4).
+
+use super::*;
+
+/// Consecutive failed path rounds before [`Event::NoPath`] is logged.
+const NO_PATH_LOG_AFTER: u32 = 2;
+
+impl<H: Hal> Initiator<H> {
+    pub(super) fn advance(&mut self, now_us: u64, host: &mut impl Host) {
+        // Each arm may move to the next phase; loop until nothing more is due now.
+        for _ in 0..8 {
+            let before = self.state();
+            if let Phase::PortWait {
+                since_us, next_us, ..
+            } = self.phase
+            {
+                if now_us < next_us {
+                    return;
+                }
+                self.port_wait(now_us, since_us, host);
+                if self.state() == before {
+                    return;
+                }
+                continue;
+            }
+            match &mut self.phase {
+                Phase::PortWait { .. } => return,
+                Phase::Path(client, wait) => {
+                    let mut out = [0u8; 256];
+                    match client.poll(now_us, &mut out) {
+                        PathStep::Send => {
+                            *wait = None;
+                            self.mad = out;
+                            let (lid, sl) = (self.port.sm_lid, self.port.sm_sl);
+                            self.send_mad(lid, sl);
+                        }
+                        PathStep::Wait { until_us } => {
+                            *wait = Some(until_us);
+                            return;
+                        }
+                        PathStep::Done(rec) => self.start_connect(now_us, rec, None, host),
+                        PathStep::Failed(e) => {
+                            // A subnet still being swept answers "no record" for a
+                            // moment (our port can be ACTIVE before the target's):
+                            // logged once, when it persists over three rounds.
+                            if self.losses_in_row == NO_PATH_LOG_AFTER {
+                                host.log(Event::NoPath {
+                                    status: path_status(&e),
+                                });
+                            }
+                            self.backoff_or_fail(now_us, Fault::NoPath(e), host);
+                        }
+                    }
+                }
+                Phase::Connect(c) => {
+                    if c.hold_until_us.is_some_and(|t| now_us < t) {
+                        return;
+                    }
+                    c.hold_until_us = None;
+                    let mut out = [0u8; 256];
+                    let step = c.cm.poll(now_us, &mut out);
+                    c.wait_until_us = match step {
+                        ConnectStep::Wait { until_us } => Some(until_us),
+                        _ => None,
+                    };
+                    if matches!(step, ConnectStep::Wait { .. } | ConnectStep::Idle) {
+                        return;
+                    }
+                    self.mad = out;
+                    self.on_connect_step(now_us, step, host);
+                }
+                Phase::Backoff { until_us } => {
+                    if now_us < *until_us {
+                        return;
+                    }
+                    self.phase = Phase::PortWait {
+                        since_us: now_us,
+                        next_us: now_us,
+                        last: 0,
+                    };
+                }
+                Phase::Discover | Phase::Ready | Phase::Failed(_) => return,
+            }
+            if self.state() == before && !matches!(self.phase, Phase::Path(..)) {
+                return;
+            }
+        }
+    }
+
+    pub(super) fn port_wait(&mut self, now_us: u64, since: u64, host: &mut impl Host) {
+        let state = match self.read_port() {
+            Ok(s) => s,
+            Err(f) => {
+                self.fail(f, host);
+                return;
+            }
+        };
+        if state == u8::from(PortState::Active) {
+            self.stats.active_at_us.get_or_insert(now_us);
+            self.start_path(now_us);
+        } else if now_us.saturating_sub(since) >= self.cfg.port_active_timeout_us {
+            host.log(Event::PortNotActive {
+                state: state.into(),
+            });
+            self.phase = Phase::Failed(Fault::PortNotActive { state });
+        } else {
+            self.phase = Phase::PortWait {
+                since_us: since,
+                next_us: now_us.saturating_add(self.cfg.port_poll_us),
+                last: state,
+            };
+        }
+    }
+
+    pub(super) fn start_path(&mut self, now_us: u64) {
+        self.tid_seq = self.tid_seq.wrapping_add(0x100);
+        let seed = self.random();
+        let params = PathParams {
+            sgid: self.port.gid(),
+            dgid: self.cfg.target.dgid,
+            pkey: self.cfg.target.pkey,
+            service_id: Some(self.cfg.target.service_id),
+            subnet_timeout: self.port.subnet_timeout,
+            max_attempts: 8,
+        };
+        let _ = now_us;
+        self.phase = Phase::Path(PathClient::new(params, self.tid_seq, seed), None);
+    }
+
+    pub(super) fn login_params(&self, it_iu_len: u32, formats: BufferFormats) -> LoginParams {
+        let mut initiator = [0u8; 16];
+        initiator[..8].copy_from_slice(&self.cfg.target.initiator_ext.to_be_bytes());
+        initiator[8..].copy_from_slice(&self.port.port_guid.to_be_bytes());
+        LoginParams {
+            initiator_port_id: initiator,
+            target_port_id: self.cfg.target.target_port_id,
+            it_iu_len,
+            formats,
+        }
+    }
+
+    /// Resets the RC QP and takes it to INIT, then starts a CM connection carrying
+    /// `login` (a fresh login with both descriptor formats when `None`).
+    pub(super) fn start_connect(
+        &mut self,
+        now_us: u64,
+        path: PathRecord,
+        login: Option<Login>,
+        host: &mut impl Host,
+    ) {
+        if let Err(e) = self.reset_rc_qp() {
+            self.fail(Fault::Hca(e), host);
+            return;
+        }
+        let init = QpAttrs {
+            port: PORT,
+            pkey_index: self.port.pkey_index,
+            remote_read: true,
+            remote_write: true,
+            ..QpAttrs::default()
+        };
+        if let Err(e) = self.modify_rc(Transition::Rst2Init, &init) {
+            self.fail(Fault::Hca(e), host);
+            return;
+        }
+        let login = login.unwrap_or_else(|| {
+            self.login_attempts = 0;
+            let tag = u64::from(self.random()) << 32 | 0x4C4F_4749;
+            Login::new(
+                self.login_params(IT_IU_LEN, BufferFormats::DIRECT_AND_INDIRECT),
+                tag,
+            )
+        });
+        self.comm_seq = self.comm_seq.wrapping_add(1);
+        let params = ConnectParams {
+            local_comm_id: self.comm_seq,
+            service_id: self.cfg.target.service_id,
+            local_ca_guid: self.port.node_guid,
+            local_qpn: self.res.rc_qpn,
+            starting_psn: self.random() & 0xFF_FFFF,
+            path,
+            local_gid: self.port.gid(),
+            subnet_timeout: self.port.subnet_timeout,
+            ca_ack_delay: 16,
+            private_data: login.request(),
+            max_cm_retries: 15,
+        };
+        self.phase = Phase::Connect(Connect {
+            cm: Connector::new(params),
+            login,
+            path,
+            hold_until_us: None,
+            wait_until_us: None,
+        });
+        self.last_dlid = path.dlid;
+        let _ = now_us;
+    }
+
+    pub(super) fn on_connect_step(&mut self, now_us: u64, step: ConnectStep, host: &mut impl Host) {
+        let Phase::Connect(c) = &mut self.phase else {
+            return;
+        };
+        match step {
+            ConnectStep::Send => {
+                let (dlid, sl) = (c.path.dlid, c.path.sl);
+                self.send_mad(dlid, sl);
+            }
+            ConnectStep::Wait { until_us } => c.wait_until_us = Some(until_us),
+            ConnectStep::Idle => {}
+            ConnectStep::Rep(info) => {
+                let negotiated = match c.login.on_response(&info.private_data) {
+                    Ok(n) => n,
+                    Err(_) => {
+                        // An SRP_LOGIN_RSP we cannot use: refuse the connection.
+                        let mut out = [0u8; 256];
+                        let _ = c.cm.disconnect(now_us, &mut out);
+                        self.mad = out;
+                        let (dlid, sl) = (c.path.dlid, c.path.sl);
+                        self.send_mad(dlid, sl);
+                        host.log(Event::MalformedReply {
+                            what: Malformed::Iu as u16,
+                        });
+                        self.backoff_or_fail(now_us, Fault::BadLoginResponse, host);
+                        return;
+                    }
+                };
+                if let Err(f) = self.establish(&info.qp) {
+                    self.fail(f, host);
+                    return;
+                }
+                let Phase::Connect(c) = core::mem::replace(&mut self.phase, Phase::Discover) else {
+                    return;
+                };
+                let mut cm = c.cm;
+                let mut out = [0u8; 256];
+                let _ = cm.established(now_us, &mut out);
+                self.mad = out;
+                self.send_mad(c.path.dlid, c.path.sl);
+                self.conn = Some(Conn {
+                    cm,
+                    dlid: c.path.dlid,
+                    sl: c.path.sl,
+                });
+                self.session = Some(Session::new(negotiated));
+                self.negotiated = Some(negotiated);
+                self.stats.logins = self.stats.logins.wrapping_add(1);
+                self.stats.logged_in_at_us.get_or_insert(now_us);
+                self.losses_in_row = 0;
+                self.discover(now_us, host);
+            }
+            ConnectStep::Rejected(rej) => {
+                if rej.is_stale() {
+                    self.stats.stale = self.stats.stale.wrapping_add(1);
+                    let (path, login) = (c.path, c.login);
+                    self.start_connect(now_us, path, Some(login), host);
+                    if let Phase::Connect(c) = &mut self.phase {
+                        c.hold_until_us = Some(now_us.saturating_add(self.cfg.stale_retry_us));
+                    }
+                    return;
+                }
+                if let Some(login_rej) = rej.login_rej {
+                    let mut private = [0u8; 32];
+                    let _ = login_rej.emit(&mut private);
+                    match c.login.on_reject(&private) {
+                        LoginOutcome::Retry(next)
+                            if self.login_attempts < self.cfg.max_login_attempts =>
+                        {
+                            self.login_attempts = self.login_attempts.saturating_add(1);
+                            self.stats.login_retries = self.stats.login_retries.wrapping_add(1);
+                            let path = c.path;
+                            self.start_connect(now_us, path, Some(next), host);
+                        }
+                        LoginOutcome::Retry(_) => self.fail(Fault::LoginAttempts, host),
+                        LoginOutcome::Fail(e) => {
+                            let reason = match e {
+                                LoginError::Rejected(r) => u32::from(r),
+                                _ => 0,
+                            };
+                            host.log(Event::LoginRejected {
+                                reason: reason as u16,
+                            });
+                            self.phase = Phase::Failed(Fault::LoginRejected { reason });
+                        }
+                    }
+                    return;
+                }
+                let reason = u16::from(rej.reason);
+                host.log(Event::ConnectionRejected { reason });
+                self.phase = Phase::Failed(Fault::ConnectionRejected { reason });
+            }
+            ConnectStep::Failed(_) => {
+                host.log(Event::ConnectTimeout);
+                self.backoff_or_fail(now_us, Fault::ConnectTimeout, host);
+            }
+            ConnectStep::Disconnected { drep } => {
+                if drep {
+                    let (dlid, sl) = (c.path.dlid, c.path.sl);
+                    self.send_mad(dlid, sl);
+                }
+                self.backoff_or_fail(now_us, Fault::ConnectTimeout, host);
+            }
+        }
+    }
+
+    /// Posts every receive, then INIT → RTR → RTS with what the CM derived.
+    pub(super) fn establish(&mut self, qp: &QpParams) -> Result<(), Fault> {
+        while usize::from(self.q.rc_rq.outstanding()) < RECV_SLOTS {
+            let slot = self.layout.recv_slot(self.recv_posted);
+            self.q.rc_rq.post(&self.dma, &[slot]).map_err(Fault::Post)?;
+            self.recv_posted = self.recv_posted.wrapping_add(1);
+        }
+        let attrs = QpAttrs {
+            port: PORT,
+            pkey_index: self.port.pkey_index,
+            mtu: qp.mtu.into(),
+            remote_qpn: qp.dest_qpn,
+            rlid: qp.rlid,
+            sl: qp.sl,
+            stat_rate: 0,
+            rq_psn: qp.rq_psn,
+            sq_psn: qp.sq_psn,
+            log_rra_max: log2_floor(qp.max_dest_rd_atomic),
+            log_sra_max: log2_floor(qp.max_rd_atomic),
+            retry_count: qp.retry_count,
+            rnr_retry: qp.rnr_retry,
+            ack_timeout: qp.ack_timeout,
+            min_rnr_nak: qp.min_rnr_timer,
+            remote_read: true,
+            remote_write: true,
+            q_key: 0,
+        };
+        self.modify_rc(Transition::Init2Rtr, &attrs)
+            .map_err(Fault::Hca)?;
+        self.modify_rc(Transition::Rtr2Rts, &attrs)
+            .map_err(Fault::Hca)
+    }
+
+    pub(super) fn modify_rc(&mut self, t: Transition, attrs: &QpAttrs) -> Result<(), CmdError> {
+        objects::modify_qp(
+            &mut self.hca.cmd,
+            &self.hal,
+            &self.dma,
+            self.res.rc_qpn,
+            ServiceType::Rc,
+            t,
+            attrs,
+        )
+    }
+
+    /// RC QP to RST: the device forgets every WQE and takes no more RDMA; the
+    /// driver's queue counters start again and stale completions are dropped.
+    pub(super) fn reset_rc_qp(&mut self) -> Result<(), CmdError> {
+        self.modify_rc(Transition::ToRst, &QpAttrs::default())?;
+        let _ = self.q.rc_sq.reset(&self.dma);
+        let _ = self.q.rc_rq.reset(&self.dma);
+        while let Ok(Some(_)) = self.q.rc_cq.poll(&self.dma) {}
+        self.send_posted = 0;
+        self.send_done = 0;
+        self.recv_posted = 0;
+        Ok(())
+    }
+
+    pub(super) fn backoff_or_fail(&mut self, now_us: u64, fault: Fault, host: &mut impl Host) {
+        let _ = host;
+        match fault {
+            // A path that does not exist, or a target that never answers, may appear
+            // later (the target boots after us): keep trying with back-off.
+            Fault::NoPath(_) | Fault::ConnectTimeout | Fault::BadLoginResponse => {
+                self.losses_in_row = self.losses_in_row.saturating_add(1);
+                let shift = self.losses_in_row.min(16);
+                let delay = self
+                    .cfg
+                    .reconnect_delay_us
+                    .saturating_mul(1u64 << shift.saturating_sub(1))
+                    .min(self.cfg.reconnect_delay_max_us);
+                let jitter = u64::from(self.random()) % (delay / 4 + 1);
+                self.phase = Phase::Backoff {
+                    until_us: now_us.saturating_add(delay).saturating_add(jitter),
+                };
+            }
+            f => self.phase = Phase::Failed(f),
+        }
+    }
+
+    pub(super) fn fail(&mut self, fault: Fault, host: &mut impl Host) {
+        if let Fault::Hca(e) = fault {
+            host.log(Event::HcaBringupFailed {
+                status: cmd_status(&e),
+            });
+        }
+        self.phase = Phase::Failed(fault);
+    }
+
+    /// The channel is gone: the QP is reset (no more RDMA into our memory), every
+    /// command in flight fails with BUS RESET for the port to retry, and the
+    /// initiator reconnects after a delay.
+    pub(super) fn lose(&mut self, now_us: u64, why: Loss, host: &mut impl Host) {
+        self.stats.losses = self.stats.losses.wrapping_add(1);
+        host.log(Event::TargetLost { why: why as u16 });
+        if why != Loss::Dreq
+            && let Some(mut conn) = self.conn.take()
+        {
+            let mut out = [0u8; 256];
+            if conn.cm.disconnect(now_us, &mut out) == ConnectStep::Send {
+                self.mad = out;
+                self.send_mad(conn.dlid, conn.sl);
+            }
+        }
+        self.conn = None;
+        let _ = self.reset_rc_qp();
+        self.session = None;
+        for slot in self.inflight.iter_mut() {
+            if let Some(f) = slot.take()
+                && f.user < INTERNAL
+            {
+                host.complete(f.user, &Outcome::status(SRB_STATUS_BUS_RESET));
+            }
+        }
+        if matches!(self.phase, Phase::Discover | Phase::Ready) {
+            self.losses_in_row = self.losses_in_row.saturating_add(1);
+            let shift = self.losses_in_row.min(16).saturating_sub(1);
+            let delay = self
+                .cfg
+                .reconnect_delay_us
+                .saturating_mul(1u64 << shift)
+                .min(self.cfg.reconnect_delay_max_us);
+            self.phase = Phase::Backoff {
+                until_us: now_us.saturating_add(delay),
+            };
+        }
+    }
+
+    /// Disconnects (our DREQ) for a clean shutdown; the caller polls until
+    /// [`Initiator::disconnected`] or its own deadline.
+    pub fn shutdown(&mut self, now_us: u64) {
+        if let Some(conn) = &mut self.conn {
+            let mut out = [0u8; 256];
+            if conn.cm.disconnect(now_us, &mut out) == ConnectStep::Send {
+                self.mad = out;
+                let (dlid, sl) = (conn.dlid, conn.sl);
+                self.send_mad(dlid, sl);
+            }
+        }
+    }
+
+    /// Whether no CM connection remains.
+    pub fn disconnected(&self) -> bool {
+        self.conn
+            .as_ref()
+            .is_none_or(|c| c.cm.state() == CmState::Closed)
+    }
+}
