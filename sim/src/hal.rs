@@ -49,3 +49,45 @@ impl Hal for SimHal<'_> {
         true
     }
 }
+
+/// The same platform owning a reference to its function, for a driver that lives as
+/// long as the world it runs in (the native runs of the initiator).
+#[derive(Debug, Clone)]
+pub struct SharedHal {
+    device: std::rc::Rc<Mlx5Function>,
+    clock: Clock,
+}
+
+impl SharedHal {
+    /// A platform whose BAR0 is `device` and whose time is `clock`.
+    pub fn new(device: std::rc::Rc<Mlx5Function>, clock: Clock) -> SharedHal {
+        SharedHal { device, clock }
+    }
+}
+
+impl Mmio for SharedHal {
+    fn read32(&self, offset: usize) -> u32 {
+        SimHal::new(&self.device, self.clock.clone()).read32(offset)
+    }
+    fn write32(&self, offset: usize, value: u32) {
+        SimHal::new(&self.device, self.clock.clone()).write32(offset, value)
+    }
+}
+
+impl Hal for SharedHal {
+    fn read64(&self, offset: usize) -> u64 {
+        SimHal::new(&self.device, self.clock.clone()).read64(offset)
+    }
+    fn write64(&self, offset: usize, value: u64) {
+        SimHal::new(&self.device, self.clock.clone()).write64(offset, value)
+    }
+    fn stall_us(&self, us: u32) {
+        self.clock.advance_us(u64::from(us));
+    }
+    fn now_us(&self) -> u64 {
+        self.clock.now_us()
+    }
+    fn reset_function(&self) -> bool {
+        SimHal::new(&self.device, self.clock.clone()).reset_function()
+    }
+}

@@ -19,6 +19,7 @@
 pub mod clock;
 pub mod device;
 pub mod dm;
+pub mod drive;
 pub mod fabric;
 pub mod hal;
 pub mod ibsim;

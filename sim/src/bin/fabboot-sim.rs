@@ -7,18 +7,22 @@
 //!   brings a host function and an SRP target up, the host queries the SA, logs in
 //!   and moves data by RDMA; with `--pcap`, every packet that crosses a link is
 //!   written to FILE (LINKTYPE_INFINIBAND). Exits non-zero if anything fails.
+//! * `driver [--sm builtin|opensm] [--pcap FILE] [--ios N] [--large N]`: the driver's
+//!   own initiator (port bring-up, SA path, CM, SRP login, SCSI I/O) linked natively
+//!   against the same subnet; prints the figures of [`fabboot_sim::drive`].
 
 use std::process::ExitCode;
 
 use fabboot_sim::scenario::{self, Start};
 
-const USAGE: &str =
-    "usage: fabboot-sim <hca-bringup | fabric [--sm builtin|opensm] [--pcap FILE] | help>";
+const USAGE: &str = "usage: fabboot-sim <hca-bringup | fabric [--sm builtin|opensm] [--pcap FILE] \
+     | driver [--sm builtin|opensm] [--pcap FILE] [--ios N] [--large N] | help>";
 
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some("hca-bringup") => hca_bringup(),
         Some("fabric") => fabric(std::env::args().skip(2).collect()),
+        Some("driver") => driver(std::env::args().skip(2).collect()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -168,6 +172,84 @@ fn fabric(args: Vec<String>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("fabboot-sim fabric: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn driver(args: Vec<String>) -> ExitCode {
+    let mut sm = scenario::SmChoice::Builtin;
+    let mut pcap = None;
+    let (mut ios, mut large) = (10_000u64, 256u64);
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let v = it.next();
+        let n = v.as_deref().and_then(|v| v.parse::<u64>().ok());
+        match (a.as_str(), v.as_deref()) {
+            ("--sm", Some("builtin")) => sm = scenario::SmChoice::Builtin,
+            ("--sm", Some("opensm")) => sm = scenario::SmChoice::OpenSm,
+            ("--pcap", Some(v)) => pcap = Some(std::path::PathBuf::from(v)),
+            ("--ios", Some(_)) if n.is_some_and(|n| n > 0) => ios = n.unwrap_or(1),
+            ("--large", Some(_)) if n.is_some_and(|n| n > 0) => large = n.unwrap_or(1),
+            (flag, value) => {
+                eprintln!(
+                    "fabboot-sim driver: bad argument {flag} {}",
+                    value.unwrap_or_default()
+                );
+                eprintln!("{USAGE}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let wall = std::time::Instant::now();
+    match fabboot_sim::drive::drive(sm, pcap.as_deref(), ios, large) {
+        Ok(r) => {
+            println!("== the driver's initiator with the {sm:?} subnet manager");
+            println!(
+                "virtual time: port ACTIVE at {} us, logged in at {} us, ready (LUNs known) at {} us",
+                r.active_us, r.logged_in_us, r.ready_us
+            );
+            println!(
+                "port ACTIVE to the first 4 KiB READ completing: {} us; {} MADs sent and {} received \
+                 (SA path, CM REQ/REP/RTU), {} SRP IUs (REPORT LUNS, READ)",
+                r.active_to_first_read_us, r.mads_sent, r.mads_received, r.ius_to_first_read
+            );
+            println!(
+                "{} random 4 KiB requests (1 WRITE in 4) at queue depth 32: {:.0} IOPS virtual; \
+                 per I/O {:.2} register reads, {:.2} register writes, {:.1} SRP_CMD bytes written \
+                 by the CPU, 0 data bytes touched",
+                r.small_ios,
+                r.small_iops,
+                r.mmio_reads_per_io,
+                r.mmio_writes_per_io,
+                r.iu_bytes_per_io
+            );
+            println!(
+                "{} sequential 1 MiB READs at queue depth 8: {:.1} Gb/s virtual of a {:.0} Gb/s link",
+                r.large_ios, r.large_gbps, r.link_gbps
+            );
+            println!(
+                "largest transfer {} bytes; scatter-gather limit {} elements",
+                r.largest_transfer, r.max_sg
+            );
+            if let Some(p) = &pcap {
+                println!("capture: {} packets written to {}", r.captured, p.display());
+            }
+            println!(
+                "losses and malformed replies: {}; event-log entries: {} {:?}; wall time {:.1} s",
+                r.losses,
+                r.events.len(),
+                r.events,
+                wall.elapsed().as_secs_f64()
+            );
+            if r.losses == 0 && r.events.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("fabboot-sim driver: {e}");
             ExitCode::FAILURE
         }
     }

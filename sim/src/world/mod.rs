@@ -11,6 +11,7 @@
 pub mod manager;
 pub mod opensm;
 pub mod probe;
+pub mod rig;
 pub mod target;
 
 use std::cell::RefCell;
@@ -26,6 +27,15 @@ use crate::wire::{PcapWriter, TimeResolution};
 pub use manager::Manager;
 pub use opensm::Bridge;
 pub use target::TargetNode;
+
+/// What a driver run by [`World::run_driven`] says after each event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drive {
+    /// The run is over.
+    pub done: bool,
+    /// When the driver next needs to run (virtual ns), if nothing happens before.
+    pub wake_ns: Option<u64>,
+}
 
 /// What is cabled to a switch port.
 pub enum Node {
@@ -228,7 +238,7 @@ impl World {
     /// OpenSM) MADs from ibsim, waiting for them in wall-clock time when nothing
     /// else is due and moving virtual time on by the time waited. False when
     /// nothing is due by then.
-    fn step(&mut self, until_ns: u64) -> bool {
+    fn step(&mut self, until_ns: u64, wake_ns: Option<u64>) -> bool {
         self.collect();
         if let Some(got) = self.bridge_poll(std::time::Duration::ZERO)
             && !got.is_empty()
@@ -242,12 +252,30 @@ impl World {
             .into_iter()
             .flatten()
             .min();
+        // A driver wake-up due before anything else: move time there and let the
+        // driver run.
+        let waiting = self.bridge.as_ref().is_some_and(Bridge::expecting);
+        if let Some(w) = wake_ns
+            && w <= until_ns
+            && next.is_none_or(|t| w < t)
+            && !waiting
+        {
+            let now = self.clock.now_ns();
+            if w > now {
+                self.clock.advance_to_ns(w);
+                return true;
+            }
+        }
         match next {
             Some(t) if t <= until_ns => {
                 if self.fabric.next_event_ns() == Some(t) {
                     if let Some((to, frame)) = self.fabric.step_until(t) {
                         self.deliver(to, &frame);
                     }
+                } else if waiting && t > self.clock.now_ns() {
+                    // ibsim owes an answer: virtual time may not run ahead of the wall
+                    // clock to a timer, or the answer would seem late.
+                    self.wait_bridge(t);
                 } else {
                     self.clock.advance_to_ns(t.max(self.clock.now_ns()));
                     self.run_timers();
@@ -256,21 +284,29 @@ impl World {
             }
             _ => {
                 let now = self.clock.now_ns();
-                let waiting = self.bridge.as_ref().is_some_and(Bridge::expecting);
                 if !waiting || now >= until_ns {
                     return false;
                 }
-                let horizon = next.unwrap_or(until_ns).min(until_ns);
-                let budget = std::time::Duration::from_nanos((horizon - now).min(5_000_000));
-                let started = std::time::Instant::now();
-                let got = self.bridge_poll(budget).unwrap_or_default();
-                let waited = started.elapsed().as_nanos() as u64;
-                self.clock.advance_to_ns((now + waited).min(horizon));
-                for (i, f) in got {
-                    self.deliver(Endpoint::Ca(i), &f);
-                }
+                let horizon = next.or(wake_ns).unwrap_or(until_ns).min(until_ns);
+                let horizon = wake_ns.map_or(horizon, |w| horizon.min(w.max(now)));
+                self.wait_bridge(horizon);
                 true
             }
+        }
+    }
+
+    /// Waits for ibsim in wall-clock time, at most until virtual `horizon_ns` (and
+    /// 5 ms per call), moving virtual time on by the time waited.
+    fn wait_bridge(&mut self, horizon_ns: u64) {
+        let now = self.clock.now_ns();
+        let budget = std::time::Duration::from_nanos(horizon_ns.saturating_sub(now).min(5_000_000));
+        let started = std::time::Instant::now();
+        let got = self.bridge_poll(budget).unwrap_or_default();
+        let waited = started.elapsed().as_nanos() as u64;
+        self.clock
+            .advance_to_ns((now + waited).min(horizon_ns).max(now));
+        for (i, f) in got {
+            self.deliver(Endpoint::Ca(i), &f);
         }
     }
 
@@ -301,16 +337,31 @@ impl World {
     /// Runs until `done` holds (checked after every event) or `limit_ns` of virtual
     /// time passes; whether `done` held.
     pub fn run_while(&mut self, limit_ns: u64, mut done: impl FnMut(&mut World) -> bool) -> bool {
+        self.run_driven(limit_ns, |w| Drive {
+            done: done(w),
+            wake_ns: None,
+        })
+    }
+
+    /// Like [`World::run_while`], for a driver with timers of its own: `drive` runs
+    /// after every event and says whether the run is over and when the driver next
+    /// needs to run if nothing happens before (virtual time skips to it).
+    pub fn run_driven(
+        &mut self,
+        limit_ns: u64,
+        mut drive: impl FnMut(&mut World) -> Drive,
+    ) -> bool {
         let until = self.clock.now_ns() + limit_ns;
         loop {
-            if done(self) {
+            let d = drive(self);
+            if d.done {
                 return true;
             }
-            if !self.step(until) {
+            if !self.step(until, d.wake_ns) {
                 self.clock.advance_to_ns(until.max(self.clock.now_ns()));
                 self.run_timers();
                 self.collect();
-                return done(self);
+                return drive(self).done;
             }
         }
     }

@@ -111,6 +111,13 @@ impl TargetNode {
         self.channels.len()
     }
 
+    /// Has the target act of its own accord (send SRP_T_LOGOUT, SRP_CRED_REQ or
+    /// SRP_AER_REQ, or a CM DREQ) and carries out what that asks.
+    pub fn initiate(&mut self, now_ns: u64, f: impl FnOnce(&mut SrpTarget) -> Vec<Action>) {
+        let actions = f(&mut self.srpt);
+        self.act(now_ns, actions);
+    }
+
     /// Runs timers and carries out whatever they cause.
     pub fn poll(&mut self, now_ns: u64) {
         let actions = self.srpt.poll(now_ns);
