@@ -65,21 +65,27 @@ impl SharedHal {
     }
 }
 
+impl SharedHal {
+    fn hal(&self) -> SimHal<'_> {
+        SimHal::new(&self.device, self.clock.clone())
+    }
+}
+
 impl Mmio for SharedHal {
     fn read32(&self, offset: usize) -> u32 {
-        SimHal::new(&self.device, self.clock.clone()).read32(offset)
+        self.hal().read32(offset)
     }
     fn write32(&self, offset: usize, value: u32) {
-        SimHal::new(&self.device, self.clock.clone()).write32(offset, value)
+        self.hal().write32(offset, value)
     }
 }
 
 impl Hal for SharedHal {
     fn read64(&self, offset: usize) -> u64 {
-        SimHal::new(&self.device, self.clock.clone()).read64(offset)
+        self.hal().read64(offset)
     }
     fn write64(&self, offset: usize, value: u64) {
-        SimHal::new(&self.device, self.clock.clone()).write64(offset, value)
+        self.hal().write64(offset, value)
     }
     fn stall_us(&self, us: u32) {
         self.clock.advance_us(u64::from(us));
@@ -88,6 +94,6 @@ impl Hal for SharedHal {
         self.clock.now_us()
     }
     fn reset_function(&self) -> bool {
-        SimHal::new(&self.device, self.clock.clone()).reset_function()
+        self.hal().reset_function()
     }
 }

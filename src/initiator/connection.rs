@@ -40,7 +40,7 @@ impl<H: Hal> Initiator<H> {
                             *wait = Some(until_us);
                             return;
                         }
-                        PathStep::Done(rec) => self.start_connect(now_us, rec, None, host),
+                        PathStep::Done(rec) => self.start_connect(rec, None, host),
                         PathStep::Failed(e) => {
                             // A subnet still being swept answers "no record" for a
                             // moment (our port can be ACTIVE before the target's):
@@ -50,7 +50,7 @@ impl<H: Hal> Initiator<H> {
                                     status: path_status(&e),
                                 });
                             }
-                            self.backoff_or_fail(now_us, Fault::NoPath(e), host);
+                            self.backoff_or_fail(now_us, Fault::NoPath(e));
                         }
                     }
                 }
@@ -78,7 +78,6 @@ impl<H: Hal> Initiator<H> {
                     self.phase = Phase::PortWait {
                         since_us: now_us,
                         next_us: now_us,
-                        last: 0,
                     };
                 }
                 Phase::Discover | Phase::Ready | Phase::Failed(_) => return,
@@ -99,7 +98,7 @@ impl<H: Hal> Initiator<H> {
         };
         if state == u8::from(PortState::Active) {
             self.stats.active_at_us.get_or_insert(now_us);
-            self.start_path(now_us);
+            self.start_path();
         } else if now_us.saturating_sub(since) >= self.cfg.port_active_timeout_us {
             host.log(Event::PortNotActive {
                 state: state.into(),
@@ -109,12 +108,11 @@ impl<H: Hal> Initiator<H> {
             self.phase = Phase::PortWait {
                 since_us: since,
                 next_us: now_us.saturating_add(self.cfg.port_poll_us),
-                last: state,
             };
         }
     }
 
-    pub(super) fn start_path(&mut self, now_us: u64) {
+    pub(super) fn start_path(&mut self) {
         self.tid_seq = self.tid_seq.wrapping_add(0x100);
         let seed = self.random();
         let params = PathParams {
@@ -125,7 +123,6 @@ impl<H: Hal> Initiator<H> {
             subnet_timeout: self.port.subnet_timeout,
             max_attempts: 8,
         };
-        let _ = now_us;
         self.phase = Phase::Path(PathClient::new(params, self.tid_seq, seed), None);
     }
 
@@ -145,7 +142,6 @@ impl<H: Hal> Initiator<H> {
     /// `login` (a fresh login with both descriptor formats when `None`).
     pub(super) fn start_connect(
         &mut self,
-        now_us: u64,
         path: PathRecord,
         login: Option<Login>,
         host: &mut impl Host,
@@ -195,7 +191,6 @@ impl<H: Hal> Initiator<H> {
             wait_until_us: None,
         });
         self.last_dlid = path.dlid;
-        let _ = now_us;
     }
 
     pub(super) fn on_connect_step(&mut self, now_us: u64, step: ConnectStep, host: &mut impl Host) {
@@ -222,7 +217,7 @@ impl<H: Hal> Initiator<H> {
                         host.log(Event::MalformedReply {
                             what: Malformed::Iu as u16,
                         });
-                        self.backoff_or_fail(now_us, Fault::BadLoginResponse, host);
+                        self.backoff_or_fail(now_us, Fault::BadLoginResponse);
                         return;
                     }
                 };
@@ -254,7 +249,7 @@ impl<H: Hal> Initiator<H> {
                 if rej.is_stale() {
                     self.stats.stale = self.stats.stale.wrapping_add(1);
                     let (path, login) = (c.path, c.login);
-                    self.start_connect(now_us, path, Some(login), host);
+                    self.start_connect(path, Some(login), host);
                     if let Phase::Connect(c) = &mut self.phase {
                         c.hold_until_us = Some(now_us.saturating_add(self.cfg.stale_retry_us));
                     }
@@ -270,7 +265,7 @@ impl<H: Hal> Initiator<H> {
                             self.login_attempts = self.login_attempts.saturating_add(1);
                             self.stats.login_retries = self.stats.login_retries.wrapping_add(1);
                             let path = c.path;
-                            self.start_connect(now_us, path, Some(next), host);
+                            self.start_connect(path, Some(next), host);
                         }
                         LoginOutcome::Retry(_) => self.fail(Fault::LoginAttempts, host),
                         LoginOutcome::Fail(e) => {
@@ -292,14 +287,14 @@ impl<H: Hal> Initiator<H> {
             }
             ConnectStep::Failed(_) => {
                 host.log(Event::ConnectTimeout);
-                self.backoff_or_fail(now_us, Fault::ConnectTimeout, host);
+                self.backoff_or_fail(now_us, Fault::ConnectTimeout);
             }
             ConnectStep::Disconnected { drep } => {
                 if drep {
                     let (dlid, sl) = (c.path.dlid, c.path.sl);
                     self.send_mad(dlid, sl);
                 }
-                self.backoff_or_fail(now_us, Fault::ConnectTimeout, host);
+                self.backoff_or_fail(now_us, Fault::ConnectTimeout);
             }
         }
     }
@@ -362,26 +357,31 @@ impl<H: Hal> Initiator<H> {
         Ok(())
     }
 
-    pub(super) fn backoff_or_fail(&mut self, now_us: u64, fault: Fault, host: &mut impl Host) {
-        let _ = host;
+    pub(super) fn backoff_or_fail(&mut self, now_us: u64, fault: Fault) {
         match fault {
             // A path that does not exist, or a target that never answers, may appear
             // later (the target boots after us): keep trying with back-off.
             Fault::NoPath(_) | Fault::ConnectTimeout | Fault::BadLoginResponse => {
-                self.losses_in_row = self.losses_in_row.saturating_add(1);
-                let shift = self.losses_in_row.min(16);
-                let delay = self
-                    .cfg
-                    .reconnect_delay_us
-                    .saturating_mul(1u64 << shift.saturating_sub(1))
-                    .min(self.cfg.reconnect_delay_max_us);
-                let jitter = u64::from(self.random()) % (delay / 4 + 1);
-                self.phase = Phase::Backoff {
-                    until_us: now_us.saturating_add(delay).saturating_add(jitter),
-                };
+                self.back_off(now_us)
             }
             f => self.phase = Phase::Failed(f),
         }
+    }
+
+    /// Waits before starting over from the port: the reconnect delay doubled per
+    /// failed round in a row, capped, plus up to a quarter of jitter.
+    fn back_off(&mut self, now_us: u64) {
+        self.losses_in_row = self.losses_in_row.saturating_add(1);
+        let shift = self.losses_in_row.min(16).saturating_sub(1);
+        let delay = self
+            .cfg
+            .reconnect_delay_us
+            .saturating_mul(1u64 << shift)
+            .min(self.cfg.reconnect_delay_max_us);
+        let jitter = u64::from(self.random()) % (delay / 4 + 1);
+        self.phase = Phase::Backoff {
+            until_us: now_us.saturating_add(delay).saturating_add(jitter),
+        };
     }
 
     pub(super) fn fail(&mut self, fault: Fault, host: &mut impl Host) {
@@ -419,16 +419,7 @@ impl<H: Hal> Initiator<H> {
             }
         }
         if matches!(self.phase, Phase::Discover | Phase::Ready) {
-            self.losses_in_row = self.losses_in_row.saturating_add(1);
-            let shift = self.losses_in_row.min(16).saturating_sub(1);
-            let delay = self
-                .cfg
-                .reconnect_delay_us
-                .saturating_mul(1u64 << shift)
-                .min(self.cfg.reconnect_delay_max_us);
-            self.phase = Phase::Backoff {
-                until_us: now_us.saturating_add(delay),
-            };
+            self.back_off(now_us);
         }
     }
 

@@ -10,7 +10,7 @@ impl<H: Hal> Initiator<H> {
         let alloc = self.layout.scratch.len as u32;
         let cdb = luns::report_luns_cdb(alloc);
         let Some(phys) = self.dma.phys(self.layout.scratch.offset) else {
-            self.phase = Phase::Ready;
+            self.finish_discovery(now_us, &Outcome::status(SRB_STATUS_ERROR), host);
             return;
         };
         let req = Request {
@@ -26,8 +26,7 @@ impl<H: Hal> Initiator<H> {
             .send_command(now_us, &req, [0u8; 8], [seg], host)
             .is_err()
         {
-            self.phase = Phase::Ready;
-            self.stats.ready_at_us.get_or_insert(now_us);
+            self.finish_discovery(now_us, &Outcome::status(SRB_STATUS_ERROR), host);
         }
     }
 
@@ -79,7 +78,12 @@ impl<H: Hal> Initiator<H> {
                     Err(DescribeError::TooManySegments { .. })
                     | Err(DescribeError::EmptySegment { .. })
                     | Err(DescribeError::AddressOverflow { .. }) => {
-                        host.complete(req.user, &Outcome::status(SRB_STATUS_INVALID_REQUEST));
+                        self.finish(
+                            now_us,
+                            req.user,
+                            &Outcome::status(SRB_STATUS_INVALID_REQUEST),
+                            host,
+                        );
                         return Ok(());
                     }
                 }
@@ -93,7 +97,12 @@ impl<H: Hal> Initiator<H> {
             .map(|d| u64::from(d.len))
             .sum();
         if total != u64::from(req.transfer_len) && n > 0 {
-            host.complete(req.user, &Outcome::status(SRB_STATUS_INVALID_REQUEST));
+            self.finish(
+                now_us,
+                req.user,
+                &Outcome::status(SRB_STATUS_INVALID_REQUEST),
+                host,
+            );
             return Ok(());
         }
         if self.send_posted.wrapping_sub(self.send_done) >= SEND_SLOTS as u64 {
@@ -115,7 +124,12 @@ impl<H: Hal> Initiator<H> {
                 return Err(Refused::Busy);
             }
             Err(_) => {
-                host.complete(req.user, &Outcome::status(SRB_STATUS_INVALID_REQUEST));
+                self.finish(
+                    now_us,
+                    req.user,
+                    &Outcome::status(SRB_STATUS_INVALID_REQUEST),
+                    host,
+                );
                 return Ok(());
             }
         };
@@ -133,7 +147,12 @@ impl<H: Hal> Initiator<H> {
         let len = match session.build_cmd(tag, &cmd, iu_addr, rkey, &mut self.iu) {
             Ok(len) => len,
             Err(_) => {
-                host.complete(req.user, &Outcome::status(SRB_STATUS_INVALID_REQUEST));
+                self.finish(
+                    now_us,
+                    req.user,
+                    &Outcome::status(SRB_STATUS_INVALID_REQUEST),
+                    host,
+                );
                 return Ok(());
             }
         };
@@ -239,9 +258,9 @@ impl<H: Hal> Initiator<H> {
                 CqeOpcode::Req => {
                     self.q.rc_sq.complete(c.wqe_counter);
                     // One WQE block per SEND: completions retire sends one by one.
-                    self.send_done = self
-                        .send_posted
-                        .min(self.send_done.wrapping_add(1).max(self.send_done));
+                    if self.send_done < self.send_posted {
+                        self.send_done = self.send_done.wrapping_add(1);
+                    }
                 }
                 CqeOpcode::RespSend => {
                     self.q.rc_rq.complete(c.wqe_counter);
@@ -269,9 +288,9 @@ impl<H: Hal> Initiator<H> {
         let Some(session) = self.session.as_mut() else {
             return;
         };
-        let mut reply = [0u8; 64];
         let iu = self.rx.get(..n).unwrap_or(&[]);
-        match session.on_iu(iu, &mut reply) {
+        // A CRED_RSP or AER_RSP is written straight into the send build buffer.
+        match session.on_iu(iu, &mut self.iu) {
             Ok(Incoming::Completed(done)) => {
                 self.stats.responses = self.stats.responses.wrapping_add(1);
                 let Some(pos) = self
@@ -304,24 +323,17 @@ impl<H: Hal> Initiator<H> {
                     });
                 }
                 self.stats.bytes = self.stats.bytes.wrapping_add(u64::from(out.transferred));
-                if f.user == REPORT_LUNS_USER {
-                    self.finish_discovery(now_us, &out, host);
-                } else {
-                    host.complete(f.user, &out);
-                }
+                self.finish(now_us, f.user, &out, host);
             }
             Ok(Incoming::Reply(len)) => {
                 self.stats.target_requests = self.stats.target_requests.wrapping_add(1);
-                if let (Some(dst), Some(src)) = (self.iu.get_mut(..len), reply.get(..len)) {
-                    dst.copy_from_slice(src);
-                    let slot = self.layout.send_slot(self.send_posted as usize);
-                    if self.send_posted.wrapping_sub(self.send_done) < SEND_SLOTS as u64 {
-                        let _ = self.post_iu(slot, len);
-                    }
+                let slot = self.layout.send_slot(self.send_posted as usize);
+                if self.send_posted.wrapping_sub(self.send_done) < SEND_SLOTS as u64 {
+                    let _ = self.post_iu(slot, len);
                 }
             }
             Ok(Incoming::Logout(_)) => self.lose(now_us, Loss::TargetLogout, host),
-            Err(e) => self.malformed(e, n, host),
+            Err(e) => self.malformed(now_us, e, n, host),
         }
     }
 
@@ -329,7 +341,13 @@ impl<H: Hal> Initiator<H> {
     /// flight, the target has finished with that command's buffer (its RDMA precedes
     /// its SEND on the channel), so the command fails at once for the port to retry;
     /// otherwise it stays until its timeout rebuilds the channel.
-    pub(super) fn malformed(&mut self, e: SessionError, n: usize, host: &mut impl Host) {
+    pub(super) fn malformed(
+        &mut self,
+        now_us: u64,
+        e: SessionError,
+        n: usize,
+        host: &mut impl Host,
+    ) {
         self.stats.malformed = self.stats.malformed.wrapping_add(1);
         host.log(Event::MalformedReply {
             what: Malformed::Iu as u16,
@@ -361,11 +379,16 @@ impl<H: Hal> Initiator<H> {
         if let Some(session) = self.session.as_mut() {
             let _ = session.abandon(f.tag);
         }
-        if f.user == REPORT_LUNS_USER {
-            let now = self.hal.now_us();
-            self.finish_discovery(now, &Outcome::status(SRB_STATUS_ERROR), host);
+        self.finish(now_us, f.user, &Outcome::status(SRB_STATUS_ERROR), host);
+    }
+
+    /// Ends a request: the port's go to the port; the initiator's own REPORT LUNS
+    /// ends discovery (whatever its outcome, so discovery cannot hang).
+    fn finish(&mut self, now_us: u64, user: u32, out: &Outcome, host: &mut impl Host) {
+        if user == REPORT_LUNS_USER {
+            self.finish_discovery(now_us, out, host);
         } else {
-            host.complete(f.user, &Outcome::status(SRB_STATUS_ERROR));
+            host.complete(user, out);
         }
     }
 

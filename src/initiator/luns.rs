@@ -67,7 +67,6 @@ impl LunMap {
             return Err(LunListError::Ragged { list_len });
         }
         let listed = (list_len / 8) as usize;
-        let present = data.len().saturating_sub(8) / 8;
         let mut map = LunMap {
             luns: [[0; 8]; MAX_LUNS],
             count: 0,
@@ -86,7 +85,6 @@ impl LunMap {
             }
         }
         map.dropped = u32::try_from(listed.saturating_sub(map.count)).unwrap_or(u32::MAX);
-        let _ = present;
         if map.count == 0 {
             return Err(LunListError::Empty);
         }

@@ -306,18 +306,12 @@ struct Inflight {
 // The phase lives once, in the device extension: no heap to box the large variant into.
 #[allow(clippy::large_enum_variant)]
 enum Phase {
-    PortWait {
-        since_us: u64,
-        next_us: u64,
-        last: u8,
-    },
+    PortWait { since_us: u64, next_us: u64 },
     Path(PathClient, Option<u64>),
     Connect(Connect),
     Discover,
     Ready,
-    Backoff {
-        until_us: u64,
-    },
+    Backoff { until_us: u64 },
     Failed(Fault),
 }
 
@@ -415,13 +409,12 @@ impl<H: Hal> Initiator<H> {
                 got: dma.len(),
             });
         }
-        let fail =
-            |host: &mut dyn FnMut(Event), status: u16| host(Event::HcaBringupFailed { status });
-        let mut log = |e: Event| host.log(e);
         let mut hca = match bringup::bring_up(&hal, &dma, layout.hca, BringupConfig::BOOT) {
             Ok(h) => h,
             Err(e) => {
-                fail(&mut log, bringup_status(&e));
+                host.log(Event::HcaBringupFailed {
+                    status: bringup_status(&e),
+                });
                 return Err(StartFault::Bringup(e));
             }
         };
@@ -436,7 +429,9 @@ impl<H: Hal> Initiator<H> {
         let (res, rkey) = match opened {
             Ok(r) => r,
             Err(e) => {
-                fail(&mut log, cmd_status(&e));
+                host.log(Event::HcaBringupFailed {
+                    status: cmd_status(&e),
+                });
                 return Err(StartFault::Resources(e));
             }
         };
@@ -459,7 +454,6 @@ impl<H: Hal> Initiator<H> {
             phase: Phase::PortWait {
                 since_us: now_us,
                 next_us: now_us,
-                last: 0,
             },
             conn: None,
             session: None,
@@ -540,21 +534,6 @@ impl<H: Hal> Initiator<H> {
         &self.luns
     }
 
-    /// Commands in flight.
-    pub fn outstanding(&self) -> usize {
-        self.inflight.iter().filter(|s| s.is_some()).count()
-    }
-
-    /// The layout of the DMA region.
-    pub fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
-    /// Bus address of byte `offset` of the DMA region.
-    pub fn region_phys(&self, offset: usize) -> Option<u64> {
-        self.dma.phys(offset)
-    }
-
     pub(super) fn random(&mut self) -> u32 {
         // xorshift32
         let mut x = self.rng;
@@ -605,11 +584,10 @@ impl<H: Hal> Initiator<H> {
         }
         if port_changed {
             match self.phase {
-                Phase::PortWait { since_us, last, .. } => {
+                Phase::PortWait { since_us, .. } => {
                     self.phase = Phase::PortWait {
                         since_us,
                         next_us: now_us,
-                        last,
                     };
                 }
                 _ => {
@@ -620,7 +598,6 @@ impl<H: Hal> Initiator<H> {
                         self.phase = Phase::PortWait {
                             since_us: now_us,
                             next_us: now_us,
-                            last: info.port_state.into(),
                         };
                     }
                 }

@@ -92,7 +92,7 @@ pub struct Rig {
     _images: Vec<TempImage>,
 }
 
-/// The target node: LUN i is `disks[i]`, its blocks patterned by [`crate::world::probe::pattern`] for the first 64.
+/// The target node: LUN i is a sparse image of `disks[i]` (zeros until written).
 fn target_node(cfg: &RigConfig, images: &mut Vec<TempImage>) -> TargetNode {
     let mut target = Target::new(Product::simulated());
     for (i, d) in cfg.disks.iter().enumerate() {
