@@ -22,6 +22,7 @@ pub mod dm;
 pub mod drive;
 pub mod fabric;
 pub mod hal;
+pub mod host;
 pub mod ibsim;
 pub mod memory;
 pub mod port;

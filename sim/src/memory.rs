@@ -39,6 +39,14 @@ impl HostMemory {
             .expect("a non-null block")
     }
 
+    /// The host address of `len` bytes at `offset`, for mapping the block into an
+    /// emulated CPU's address space; `None` when the range is not inside the block.
+    pub fn host_ptr(&self, offset: usize, len: usize) -> Option<*mut u8> {
+        let end = offset.checked_add(len)?;
+        // `wrapping_add` keeps this safe code: the offset is checked to be in bounds.
+        (end <= self.layout.size()).then(|| self.ptr.wrapping_add(offset))
+    }
+
     /// Size in bytes.
     pub fn len(&self) -> usize {
         self.layout.size()
