@@ -4,7 +4,8 @@
 //! a loader instance or a crashed kernel may have left it running, with queues, pages
 //! and even a command of theirs still owned by the device. Then: point firmware at our
 //! command queue, ENABLE_HCA, ISSI 1 when offered, boot pages, capabilities lowered so
-//! firmware asks for few init pages, init pages, INIT_HCA.
+//! firmware asks for few init pages (the internal timer's frequency, read from them on
+//! the way, goes to the platform: [`Hal::set_device_clock_khz`]), init pages, INIT_HCA.
 
 use crate::cmdif::{CmdError, CmdIf, header, opcode};
 use crate::dma::DmaRegion;
@@ -124,6 +125,12 @@ impl Hca {
     pub fn plan(&self) -> MemoryPlan {
         self.plan
     }
+
+    /// Frequency of the device's internal timer in kHz (`device_frequency_khz`);
+    /// 0 when the device reports none (see [`crate::timer`]).
+    pub fn device_frequency_khz(&self) -> u32 {
+        cap::DEVICE_FREQUENCY_KHZ.get(&self.caps) as u32
+    }
 }
 
 /// Resets the function and brings it up to INIT_HCA.
@@ -171,6 +178,8 @@ pub fn bring_up<H: Hal>(
         .exec_sized(hal, dma, &input, 16, &mut out, query_hca_cap_out::SIZE)?;
     let at = query_hca_cap_out::CAPABILITY.byte();
     hca.caps.copy_from_slice(&out[at..at + cap::SIZE]);
+    // The internal timer's frequency, for a platform that keeps time by it (0: none).
+    hal.set_device_clock_khz(hca.device_frequency_khz());
     let port_type = cap::PORT_TYPE.get(&hca.caps) as u8;
     if port_type != 0 {
         return Err(BringupError::NotInfiniBand { port_type });

@@ -28,4 +28,14 @@ pub trait Hal: Mmio {
     /// device (queues, pages, a command in flight) is discarded. Returns `false` when
     /// the platform cannot reset the function.
     fn reset_function(&self) -> bool;
+    /// Bring-up reports the frequency of the device's internal timer
+    /// (`cmd_hca_cap.device_frequency_khz`, read with QUERY_HCA_CAP), once per
+    /// bring-up, before INIT_HCA. A platform without a time source of its own (the
+    /// loader, the crash-dump stack) may then keep time with [`crate::timer`]:
+    /// `timer::read` gives ticks, `timer::ticks_to_us` turns them into microseconds.
+    /// `khz` is 0 when the device reports no frequency: there is no clock, and the
+    /// platform must keep whatever time source it had. The default does nothing.
+    fn set_device_clock_khz(&self, khz: u32) {
+        let _ = khz;
+    }
 }

@@ -20,6 +20,10 @@ pub mod offset {
     pub const INITIALIZING: usize = 0x1FC;
     /// Start of the 64-byte health buffer.
     pub const HEALTH: usize = 0x200;
+    /// `internal_timer_h`: bits 63:32 of the free-running internal timer.
+    pub const INTERNAL_TIMER_H: usize = 0x1000;
+    /// `internal_timer_l`: bits 31:0 of the free-running internal timer.
+    pub const INTERNAL_TIMER_L: usize = 0x1004;
 }
 
 /// The only command-interface revision this driver speaks (Linux refuses any other).

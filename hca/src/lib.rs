@@ -11,7 +11,8 @@
 //! `mlx5_ifc.h` and rdma-core's `mlx5dv.h`), [`cmdif`] (the command interface),
 //! [`plan`] (where everything lives in the DMA region), [`bringup`] and [`pages`]
 //! (function reset, firmware pages, capabilities, INIT_HCA, teardown), [`objects`] and
-//! [`resources`] (UAR, PD, key, EQ, CQs, QPs, MAD_IFC), [`queues`] (the data path).
+//! [`resources`] (UAR, PD, key, EQ, CQs, QPs, MAD_IFC), [`queues`] (the data path,
+//! polled or armed for completion interrupts), [`timer`] (the device's clock).
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
@@ -36,6 +37,7 @@ pub mod pages;
 pub mod plan;
 pub mod queues;
 pub mod resources;
+pub mod timer;
 pub mod wqe;
 
 /// 32-bit access to the device's registers at byte offsets from the start of BAR0.

@@ -3,13 +3,20 @@
 //!
 //! Posting a request and reaping its completion reads no register: work and
 //! completions live in host memory, the doorbell records are host memory, and the only
-//! register access is one 64-bit write per send doorbell (receives need none; EQ
-//! consumer updates are one 32-bit write per batch).
+//! register access is one 64-bit write per send doorbell (receives need none; the EQ's
+//! consumer index is reported with one 32-bit write when half the EQ has been read).
+//!
+//! Interrupts, when the platform wants them instead of a timer: a CQ is armed with its
+//! arm record and one 64-bit write of the CQ doorbell ([`CompletionQueue::arm`]); the
+//! device then writes one completion event to the CQ's EQ for the next CQE (or the
+//! next solicited one) and disarms the CQ. The EQ is armed with one 32-bit write
+//! ([`EventQueue::arm`]); its next event raises its MSI-X vector, and disarms it.
+//! Arming what is already armed writes nothing.
 
 use crate::dma::{self, DmaRegion, OutOfRegion, Span};
 use crate::hal::Hal;
-use crate::ifc::events::eqe;
-use crate::objects::{CQE_INVALID, ENTRY};
+use crate::ifc::events::{comp_event, eqe};
+use crate::objects::{CQE_INVALID, ENTRY, event};
 use crate::wqe::{self, AddressVector, Completion, WQEBB, ctrl, data};
 
 /// Offset of the first BlueFlame/doorbell register in a UAR page.
@@ -19,6 +26,10 @@ pub const UAR_BF: usize = 0x800;
 pub const BF_HALF: usize = 0x100;
 /// EQ doorbell that updates the consumer index without arming.
 pub const UAR_EQ_CI: usize = 0x48;
+/// EQ doorbell that updates the consumer index and arms the EQ.
+pub const UAR_EQ_ARM: usize = 0x40;
+/// CQ doorbell (Linux `MLX5_CQ_DOORBELL`): one 64-bit write, the arm word then the CQN.
+pub const UAR_CQ_DB: usize = 0x20;
 /// UAR page size.
 pub const UAR_PAGE: usize = 4096;
 /// Most WQE basic blocks a send queue may have (the plan's largest is 64).
@@ -310,7 +321,36 @@ impl RecvQueue {
     }
 }
 
-/// A completion queue being polled.
+/// What an armed CQ waits for before it writes a completion event: the command in
+/// bits 26:24 of the CQ doorbell's arm word (Linux `MLX5_CQ_DB_REQ_NOT`,
+/// `MLX5_CQ_DB_REQ_NOT_SOL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArmMode {
+    /// The next CQE of any kind.
+    Next,
+    /// The next CQE of a message sent with the solicited-event bit, or the next error
+    /// CQE.
+    Solicited,
+}
+
+impl ArmMode {
+    /// The command bits of the arm word.
+    pub const fn command(self) -> u32 {
+        match self {
+            ArmMode::Next => 0,
+            ArmMode::Solicited => 1 << 24,
+        }
+    }
+}
+
+/// The CQ doorbell's arm word (also the CQ doorbell record's second dword): arm
+/// sequence number in bits 29:28, command in 26:24, consumer index in 23:0
+/// (reference/mlx5.md §C.6, C.7).
+pub const fn arm_word(sn: u8, mode: ArmMode, ci: u32) -> u32 {
+    ((sn & 3) as u32) << 28 | mode.command() | (ci & 0xFF_FFFF)
+}
+
+/// A completion queue, polled and, when interrupts are wanted, armed.
 #[derive(Debug)]
 pub struct CompletionQueue {
     ring: Span,
@@ -318,17 +358,71 @@ pub struct CompletionQueue {
     /// Consumer index.
     ci: u32,
     dbr: Span,
+    cqn: u32,
+    uar: u32,
+    /// Arm sequence number: completion events reaped for this CQ, modulo 4. The device
+    /// counts the events it writes the same way and ignores (the model: refuses) an arm
+    /// that carries an older number.
+    arm_sn: u8,
+    /// How the CQ is armed, until its completion event is reaped.
+    armed: Option<ArmMode>,
 }
 
 impl CompletionQueue {
-    /// A CQ whose ring `create_cq` initialised.
-    pub fn new(ring: Span, log_size: u8, dbr: Span) -> CompletionQueue {
+    /// CQ `cqn`, whose ring and doorbell record `create_cq` initialised; its doorbell
+    /// is in UAR page `uar`.
+    pub fn new(ring: Span, log_size: u8, dbr: Span, cqn: u32, uar: u32) -> CompletionQueue {
         CompletionQueue {
             ring,
             log_size,
             ci: 0,
             dbr,
+            cqn,
+            uar,
+            arm_sn: 0,
+            armed: None,
         }
+    }
+
+    /// The CQ number.
+    pub fn cqn(&self) -> u32 {
+        self.cqn
+    }
+
+    /// How the CQ is armed (`None`: not armed, or its event has been reaped).
+    pub fn armed(&self) -> Option<ArmMode> {
+        self.armed
+    }
+
+    /// Asks the device for one completion event when the next CQE (`mode`) arrives, or
+    /// at once when such a CQE is already there past the consumer index: writes the
+    /// arm record (doorbell record dword 1), then the CQ doorbell (UAR 0x20: the arm
+    /// word, then the CQN) in one 64-bit write. Returns whether a register was
+    /// written: a CQ already armed for `mode` (or for every CQE) is left alone.
+    pub fn arm<H: Hal>(
+        &mut self,
+        hal: &H,
+        dma: &DmaRegion,
+        mode: ArmMode,
+    ) -> Result<bool, OutOfRegion> {
+        if self.armed == Some(ArmMode::Next) || self.armed == Some(mode) {
+            return Ok(false);
+        }
+        let word = arm_word(self.arm_sn, mode, self.ci);
+        dma.write_be32(self.dbr.offset + 4, word)?;
+        // The arm record before the doorbell that makes the device read it.
+        dma::publish();
+        let at = self.uar as usize * UAR_PAGE + UAR_CQ_DB;
+        hal.write64(at, u64::from(word) << 32 | u64::from(self.cqn & 0xFF_FFFF));
+        self.armed = Some(mode);
+        Ok(true)
+    }
+
+    /// A completion event for this CQ was reaped from the EQ: the device disarmed the
+    /// CQ when it wrote the event, and the arm sequence number moves on.
+    pub fn on_completion_event(&mut self) {
+        self.armed = None;
+        self.arm_sn = (self.arm_sn + 1) & 3;
     }
 
     /// The next completion, if the device has written one; no register access.
@@ -354,7 +448,7 @@ impl CompletionQueue {
 /// An event read from the EQ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
-    /// Event type (0x09 port change, 0x04 CQ error, 0x0b page request, …).
+    /// Event type (0x00 completion, 0x09 port change, 0x04 CQ error, 0x0b page request, …).
     pub kind: u8,
     /// Sub-type (port change: 1 down, 4 active, 6 LID change, …).
     pub sub_type: u8,
@@ -362,7 +456,15 @@ pub struct Event {
     pub data: [u8; 28],
 }
 
-/// The event queue, polled.
+impl Event {
+    /// The CQ a completion event (type 0x00) is for: `comp_event.cq_number`, the low 24
+    /// bits of event data dword 6. `None` for every other type.
+    pub fn completion_cqn(&self) -> Option<u32> {
+        (self.kind == event::COMPLETION).then(|| comp_event::CQ_NUMBER.get(&self.data) as u32)
+    }
+}
+
+/// The event queue, polled and, when interrupts are wanted, armed.
 #[derive(Debug)]
 pub struct EventQueue {
     ring: Span,
@@ -370,6 +472,12 @@ pub struct EventQueue {
     ci: u32,
     eqn: u8,
     uar: u32,
+    /// The consumer index the device was last told of by [`EventQueue::arm`] or
+    /// [`EventQueue::report_consumed`].
+    reported: u32,
+    /// Armed and no event read since (the device disarms the EQ when it raises the
+    /// interrupt for an event).
+    armed: bool,
 }
 
 impl EventQueue {
@@ -381,7 +489,14 @@ impl EventQueue {
             ci: 0,
             eqn,
             uar,
+            reported: 0,
+            armed: false,
         }
+    }
+
+    /// Whether the EQ is armed (no event read since it was).
+    pub fn armed(&self) -> bool {
+        self.armed
     }
 
     /// The next event, if any; no register access (see [`EventQueue::update_ci`]).
@@ -398,6 +513,9 @@ impl EventQueue {
         let mut data = [0u8; 28];
         data.copy_from_slice(eqe::EVENT_DATA.bytes(&e).unwrap_or(&[0; 28]));
         self.ci = self.ci.wrapping_add(1);
+        // An event written after the EQ was armed raised its interrupt and disarmed it;
+        // one written before made the arm raise it at once.
+        self.armed = false;
         Ok(Some(Event {
             kind: eqe::EVENT_TYPE.get(&e) as u8,
             sub_type: eqe::EVENT_SUB_TYPE.get(&e) as u8,
@@ -405,10 +523,43 @@ impl EventQueue {
         }))
     }
 
+    fn doorbell(&self) -> u32 {
+        u32::from(self.eqn) << 24 | (self.ci & 0xFF_FFFF)
+    }
+
     /// Tells the device how far the EQ has been read (one register write, without
     /// arming: the driver polls).
     pub fn update_ci<H: Hal>(&self, hal: &H) {
         let at = self.uar as usize * UAR_PAGE + UAR_EQ_CI;
-        hal.write32(at, u32::from(self.eqn) << 24 | (self.ci & 0xFF_FFFF));
+        hal.write32(at, self.doorbell());
+    }
+
+    /// Tells the device how far the EQ has been read (UAR 0x48, without arming) once
+    /// half of its entries have been read unreported; returns whether it wrote. The
+    /// device writes an event only into an entry it knows is free, so the EQ never
+    /// overruns while fewer than half its entries arrive between two polls; an arm
+    /// reports the consumer index too.
+    pub fn report_consumed<H: Hal>(&mut self, hal: &H) -> bool {
+        let half = 1u32 << self.log_size.saturating_sub(1);
+        if self.ci.wrapping_sub(self.reported) < half {
+            return false;
+        }
+        self.update_ci(hal);
+        self.reported = self.ci;
+        true
+    }
+
+    /// Reports the consumer index and arms the EQ (UAR 0x40): its next event raises
+    /// its MSI-X vector; an event already written past the consumer index raises it at
+    /// once. Returns whether it wrote: an EQ still armed is left alone.
+    pub fn arm<H: Hal>(&mut self, hal: &H) -> bool {
+        if self.armed {
+            return false;
+        }
+        let at = self.uar as usize * UAR_PAGE + UAR_EQ_ARM;
+        hal.write32(at, self.doorbell());
+        self.reported = self.ci;
+        self.armed = true;
+        true
     }
 }

@@ -5,8 +5,7 @@
 
 use crate::bringup::Hca;
 use crate::cmdif::CmdError;
-use crate::dma::DmaRegion;
-use crate::dma::Span;
+use crate::dma::{DmaRegion, OutOfRegion, Span};
 use crate::hal::Hal;
 use crate::objects::{
     self, CqConfig, EqConfig, QpAttrs, QpConfig, ServiceType, Transition, event, opcode,
@@ -14,7 +13,7 @@ use crate::objects::{
 use crate::plan::{
     CQ_LOG_SIZE, EQ_LOG_SIZE, GSI_SHAPE, MemoryPlan, QueueShape, RC_CQ_LOG_SIZE, RC_SHAPE,
 };
-use crate::queues::{CompletionQueue, EventQueue, RecvQueue, SendQueue};
+use crate::queues::{ArmMode, CompletionQueue, Event, EventQueue, RecvQueue, SendQueue};
 
 /// Q_Key of general-services (QP1) traffic (IBTA vol. 1 §13.5.1).
 pub const GSI_QKEY: u32 = 0x8001_0000;
@@ -23,9 +22,15 @@ pub const PORT: u8 = 1;
 /// Variant byte of the local memory key.
 const LKEY_VARIANT: u8 = 0x42;
 
-/// Events the one EQ subscribes to: port changes, CQ and work-queue errors, internal
-/// errors, page requests and command completions.
-pub const EQ_EVENTS: u64 = 1 << event::PORT_CHANGE
+/// Events the one EQ subscribes to: completions (the EQ is every CQ's `c_eqn`), port
+/// changes, CQ and work-queue errors, internal errors, page requests and command
+/// completions.
+///
+/// Completion events reach an EQ because a CQ names it as `c_eqn`; Linux leaves the
+/// completion bit clear on its completion EQs. The bit is set here so that the one EQ
+/// states every event the driver takes from it.
+pub const EQ_EVENTS: u64 = 1 << event::COMPLETION
+    | 1 << event::PORT_CHANGE
     | 1 << event::CQ_ERROR
     | 1 << event::WQ_CATASTROPHIC
     | 1 << event::INTERNAL_ERROR
@@ -211,7 +216,7 @@ impl Queues {
                 d.gsi_qp,
                 r.lkey,
             ),
-            gsi_cq: CompletionQueue::new(plan.gsi_cq, CQ_LOG_SIZE, d.gsi_cq),
+            gsi_cq: CompletionQueue::new(plan.gsi_cq, CQ_LOG_SIZE, d.gsi_cq, r.gsi_cqn, r.uar),
             rc_sq: SendQueue::new(
                 r.rc_qpn,
                 sq(plan.rc_qp, RC_SHAPE),
@@ -227,8 +232,38 @@ impl Queues {
                 d.rc_qp,
                 r.lkey,
             ),
-            rc_cq: CompletionQueue::new(plan.rc_cq, RC_CQ_LOG_SIZE, d.rc_cq),
+            rc_cq: CompletionQueue::new(plan.rc_cq, RC_CQ_LOG_SIZE, d.rc_cq, r.rc_cqn, r.uar),
             eq: EventQueue::new(plan.eq, EQ_LOG_SIZE, r.eqn, r.uar),
         }
+    }
+
+    /// Takes note of an event read from the EQ: a completion event disarmed its CQ
+    /// (and moves that CQ's arm sequence number on). Returns whether `e` was a
+    /// completion event for one of these CQs.
+    pub fn on_event(&mut self, e: &Event) -> bool {
+        let Some(cqn) = e.completion_cqn() else {
+            return false;
+        };
+        for cq in [&mut self.gsi_cq, &mut self.rc_cq] {
+            if cq.cqn() == cqn {
+                cq.on_completion_event();
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Arms both CQs for their next CQE and then the EQ, so that the next completion
+    /// (or any event) raises the EQ's MSI-X vector; what is still armed is left alone.
+    /// CQs first: one that already holds an unread CQE writes its completion event at
+    /// once, and the EQ, armed behind the event, then interrupts at once too. Returns
+    /// the register writes made (0 to 3).
+    pub fn arm_interrupts<H: Hal>(&mut self, hal: &H, dma: &DmaRegion) -> Result<u32, OutOfRegion> {
+        let mut writes = 0;
+        for cq in [&mut self.gsi_cq, &mut self.rc_cq] {
+            writes += u32::from(cq.arm(hal, dma, ArmMode::Next)?);
+        }
+        writes += u32::from(self.eq.arm(hal));
+        Ok(writes)
     }
 }

@@ -20,6 +20,7 @@
 //! RDMA. The driver never reads or writes a request's data.
 
 mod connection;
+mod interrupts;
 mod io;
 pub mod layout;
 pub mod luns;
@@ -261,6 +262,8 @@ pub struct Stats {
     pub rc_errors: u64,
     /// IU bytes the CPU wrote into send buffers (SRP_CMD, TSK_MGMT, replies).
     pub iu_bytes: u64,
+    /// Register writes made arming CQs and the EQ ([`Initiator::arm_interrupts`]).
+    pub arm_writes: u64,
 }
 
 /// The local port's attributes, from PortInfo and NodeInfo through MAD_IFC.
@@ -481,6 +484,14 @@ impl<H: Hal> Initiator<H> {
         })
     }
 
+    /// Returns the HCA to the disabled state (TEARDOWN_HCA, every firmware page taken
+    /// back, DISABLE_HCA), so the device no longer touches the DMA region: for a
+    /// driver that gives its region back to the port. The initiator is unusable
+    /// afterwards.
+    pub fn teardown(&mut self) -> Result<usize, BringupError> {
+        bringup::teardown(&mut self.hca, &self.hal, &self.dma)
+    }
+
     /// Where the initiator stands.
     pub fn state(&self) -> State {
         match self.phase {
@@ -534,6 +545,12 @@ impl<H: Hal> Initiator<H> {
         &self.luns
     }
 
+    /// The platform (the driver images read their clock through it once per port
+    /// callback).
+    pub fn hal(&self) -> &H {
+        &self.hal
+    }
+
     pub(super) fn random(&mut self) -> u32 {
         // xorshift32
         let mut x = self.rng;
@@ -558,10 +575,11 @@ impl<H: Hal> Initiator<H> {
     }
 
     pub(super) fn poll_events(&mut self, now_us: u64, host: &mut impl Host) {
-        let mut any = false;
         let mut port_changed = false;
         while let Ok(Some(e)) = self.q.eq.poll(&self.dma) {
-            any = true;
+            // A completion event disarmed its CQ: nothing else to do, the CQs are
+            // read next whether or not an event came.
+            self.q.on_event(&e);
             match e.kind {
                 objects::event::PORT_CHANGE => port_changed = true,
                 objects::event::PAGE_REQUEST => {
@@ -579,9 +597,7 @@ impl<H: Hal> Initiator<H> {
                 _ => {}
             }
         }
-        if any {
-            self.q.eq.update_ci(&self.hal);
-        }
+        self.q.eq.report_consumed(&self.hal);
         if port_changed {
             match self.phase {
                 Phase::PortWait { since_us, .. } => {

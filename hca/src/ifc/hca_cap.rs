@@ -37,6 +37,9 @@ ifc_struct! {
         MAX_WQE_SZ_RQ = "max_wqe_sz_rq": 0x2B0, 16;
         LOG_MAX_PD = "log_max_pd": 0x32B, 5;
         LOG_UAR_PAGE_SZ = "log_uar_page_sz": 0x490, 16;
+        /// Frequency of the internal timer (init segment 0x1000) in kHz; 0 when the
+        /// device does not report one.
+        DEVICE_FREQUENCY_KHZ = "device_frequency_khz": 0x4E0, 32;
         NUM_OF_UARS_PER_PAGE = "num_of_uars_per_page": 0x520, 32;
     }
 }

@@ -262,6 +262,9 @@ impl RcLinks {
             sl: packet.lrh.sl,
             src_qpn: qp.remote_qpn,
             pkey_index: qp.pkey_index,
+            // The engine hands the responder a message when its last packet (this
+            // one) arrives.
+            solicited: packet.bth.se,
         };
         let mut responder = Responder {
             objects,

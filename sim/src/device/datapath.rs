@@ -12,11 +12,21 @@
 //! Strict: a doorbell for a QP that is not in RTS, a WQE whose index or QPN is wrong,
 //! a data segment whose key is unknown, lacks the right or names memory outside the
 //! DMA region, and a CQ overrun are errors (error CQEs, QP to ERR) and violations.
+//!
+//! Completion events: a CQ armed by its doorbell (UAR 0x20) writes one completion EQE
+//! (type 0x00, the CQN in event data dword 6) to its `c_eqn` for the next CQE, or for
+//! the next solicited or error CQE when armed for solicited events, and is disarmed;
+//! an arm finding such a CQE already past its consumer index fires at once. An EQ
+//! armed by its doorbell (UAR 0x40) raises its MSI-X vector for its next EQE, at once
+//! when one is already past its consumer index, and is disarmed. A doorbell for an
+//! unknown queue, through another UAR, with a stale arm sequence number, an arm word
+//! that is not also in the CQ's arm record, or a consumer index past the producer is
+//! a violation, and ignored.
 
 use fabboot_hca::dma::DmaRegion;
 use fabboot_hca::wqe::{self, GRH_BYTES, INLINE, INVALID_LKEY, WQEBB, av, cqe, ctrl, data, raddr};
 
-use super::objects::{Objects, Qp, qp_state};
+use super::objects::{CqArm, Objects, Qp, qp_state};
 use crate::rc::WorkRequest;
 use crate::wire::{BthRepr, DethRepr, ExtHeaders, IbPacket, Lnh, LrhRepr, Opcode};
 
@@ -158,13 +168,22 @@ pub fn ud_frame(
     .ok()
 }
 
+/// Event type of a completion event.
+pub const EVENT_COMPLETION: u8 = 0x00;
+/// Byte of the event data holding a completion event's CQN (low 24 bits of a
+/// big-endian dword; `mlx5_eqe_comp.cqn`).
+pub const COMP_EVENT_CQN: usize = 0x18;
+
 impl Objects {
-    /// Writes a CQE to CQ `cqn`; `e` has everything but `op_own`.
+    /// Writes a CQE to CQ `cqn`; `e` has everything but `op_own`. `solicited`: the CQE
+    /// completes a message sent with the solicited-event bit. An armed CQ the CQE
+    /// satisfies then writes its completion event.
     pub(crate) fn write_cqe(
         &mut self,
         cqn: u32,
         mut e: [u8; 64],
         opcode: u8,
+        solicited: bool,
         mem: &DmaRegion,
     ) -> Result<(), String> {
         let cq = self
@@ -190,6 +209,174 @@ impl Objects {
         let _ = mem.write(at, &e[..63]);
         let _ = mem.write_u8_volatile(at + 63, e[63]);
         cq.pc = cq.pc.wrapping_add(1);
+        let notable = solicited || opcode == op::REQ_ERR || opcode == op::RESP_ERR;
+        if notable {
+            cq.solicited_pc = Some(cq.pc);
+        }
+        let fires = match cq.arm {
+            Some(CqArm::Next) => true,
+            Some(CqArm::Solicited) => notable,
+            None => false,
+        };
+        if fires {
+            self.fire_completion(cqn, mem);
+        }
+        Ok(())
+    }
+
+    /// CQ `cqn` writes its completion event to its EQ and is disarmed; its arm sequence
+    /// number moves on.
+    fn fire_completion(&mut self, cqn: u32, mem: &DmaRegion) {
+        let Some(cq) = self.cqs.get_mut(&cqn) else {
+            return;
+        };
+        cq.arm = None;
+        cq.arm_sn = (cq.arm_sn + 1) & 3;
+        cq.events = cq.events.wrapping_add(1);
+        let eqn = cq.eqn;
+        let mut data = [0u8; 28];
+        data[COMP_EVENT_CQN..COMP_EVENT_CQN + 4].copy_from_slice(&(cqn & 0xFF_FFFF).to_be_bytes());
+        if let Err(v) = self.write_eqe(eqn, EVENT_COMPLETION, 0, &data, mem) {
+            self.event_faults.push(v);
+        }
+    }
+
+    /// Writes one EQE to EQ `eqn` (if the driver has left room: its last reported
+    /// consumer index plus the EQ's size); an armed EQ raises its MSI-X message and is
+    /// disarmed.
+    fn write_eqe(
+        &mut self,
+        eqn: u8,
+        kind: u8,
+        sub_type: u8,
+        data: &[u8; 28],
+        mem: &DmaRegion,
+    ) -> Result<(), String> {
+        let eq = self
+            .eqs
+            .get_mut(&eqn)
+            .ok_or_else(|| format!("event {kind:#x} for unknown EQ {eqn:#x}"))?;
+        let size = 1u32 << eq.log_size;
+        if eq.pc.wrapping_sub(eq.ci) & 0xFF_FFFF >= size {
+            return Err(format!(
+                "EQ {eqn:#x} overrun: the driver stopped reporting its consumer index"
+            ));
+        }
+        let at = queue_offset(&eq.pages, (eq.pc & (size - 1)) as usize * 64, mem)
+            .ok_or_else(|| format!("EQ {eqn:#x} ring outside the region"))?;
+        let mut e = [0u8; 64];
+        e[1] = kind;
+        e[3] = sub_type;
+        e[0x20..0x3C].copy_from_slice(data);
+        let _ = mem.write(at, &e[..63]);
+        let _ = mem.write_u8_volatile(at + 63, ((eq.pc >> eq.log_size) & 1) as u8);
+        eq.pc = eq.pc.wrapping_add(1);
+        if eq.armed {
+            eq.armed = false;
+            self.msix.push(eq.vector);
+        }
+        Ok(())
+    }
+
+    /// The CQ doorbell (a 64-bit write to UAR page `uar`, offset 0x20): the arm word
+    /// (sequence number 29:28, command 26:24, consumer index 23:0), then the CQN.
+    /// Arms the CQ, or refuses the doorbell with the reason.
+    pub fn cq_doorbell(&mut self, uar: u32, value: u64, mem: &DmaRegion) -> Result<(), String> {
+        let (word, low) = ((value >> 32) as u32, value as u32);
+        let cqn = low & 0xFF_FFFF;
+        let Some(cq) = self.cqs.get_mut(&cqn) else {
+            return Err(format!("CQ doorbell for unknown CQ {cqn:#x}"));
+        };
+        if low >> 24 != 0 || word >> 30 != 0 {
+            return Err(format!(
+                "CQ {cqn:#x} doorbell {value:#018x} sets reserved bits"
+            ));
+        }
+        if cq.uar != uar {
+            return Err(format!(
+                "CQ {cqn:#x} armed through UAR {uar:#x}, not its own {:#x}",
+                cq.uar
+            ));
+        }
+        let mode = match (word >> 24) & 7 {
+            0 => CqArm::Next,
+            1 => CqArm::Solicited,
+            c => return Err(format!("CQ {cqn:#x} doorbell command {c}")),
+        };
+        let record = mem
+            .offset_of(cq.dbr, 8)
+            .and_then(|o| mem.read_be32(o + 4).ok());
+        if record != Some(word) {
+            return Err(format!(
+                "CQ {cqn:#x} armed with {word:#010x} but its arm record holds {record:#x?}"
+            ));
+        }
+        let sn = ((word >> 28) & 3) as u8;
+        if sn != cq.arm_sn {
+            return Err(format!(
+                "CQ {cqn:#x} armed with stale sequence number {sn} (the device is at {})",
+                cq.arm_sn
+            ));
+        }
+        let ci = word & 0xFF_FFFF;
+        let unread = cq.pc.wrapping_sub(ci) & 0xFF_FFFF;
+        if unread > 1 << cq.log_size {
+            return Err(format!(
+                "CQ {cqn:#x} armed with consumer index {ci} past its producer {}",
+                cq.pc
+            ));
+        }
+        cq.arm = Some(mode);
+        // A CQE the arm asks for is already there: the event is written at once.
+        let waiting = match mode {
+            CqArm::Next => unread > 0,
+            CqArm::Solicited => cq
+                .solicited_pc
+                .is_some_and(|s| (1..=unread).contains(&(s.wrapping_sub(ci) & 0xFF_FFFF))),
+        };
+        if waiting {
+            self.fire_completion(cqn, mem);
+        }
+        Ok(())
+    }
+
+    /// The EQ doorbells (32-bit writes to UAR page `uar`, offset 0x40 with `arm`, 0x48
+    /// without): EQ number 31:24, consumer index 23:0. Records the consumer index and,
+    /// with `arm`, arms the EQ, or raises its MSI-X message at once when an EQE is
+    /// already past the consumer index.
+    pub fn eq_doorbell(&mut self, uar: u32, value: u32, arm: bool) -> Result<(), String> {
+        let eqn = (value >> 24) as u8;
+        let Some(eq) = self.eqs.get_mut(&eqn) else {
+            return Err(format!("EQ doorbell for unknown EQ {eqn:#x}"));
+        };
+        if eq.uar != uar {
+            return Err(format!(
+                "EQ {eqn:#x} doorbell through UAR {uar:#x}, not its own {:#x}",
+                eq.uar
+            ));
+        }
+        let ci = value & 0xFF_FFFF;
+        let unread = eq.pc.wrapping_sub(ci) & 0xFF_FFFF;
+        if unread > 1 << eq.log_size {
+            return Err(format!(
+                "EQ {eqn:#x} consumer index {ci} past its producer {}",
+                eq.pc
+            ));
+        }
+        if unread > eq.pc.wrapping_sub(eq.ci) & 0xFF_FFFF {
+            return Err(format!(
+                "EQ {eqn:#x} consumer index moved back from {} to {ci}",
+                eq.ci
+            ));
+        }
+        eq.ci = ci;
+        if arm {
+            if unread > 0 {
+                self.msix.push(eq.vector);
+            } else {
+                eq.armed = true;
+            }
+        }
         Ok(())
     }
 
@@ -481,7 +668,7 @@ impl Objects {
             }
             None => op::REQ,
         };
-        self.write_cqe(qp.cqn_snd, e, op, mem)
+        self.write_cqe(qp.cqn_snd, e, op, false, mem)
     }
 
     /// Delivers a UD packet (already decoded and addressed to this port) to the GSI
@@ -528,6 +715,7 @@ impl Objects {
             sl: p.lrh.sl,
             src_qpn: deth.src_qp,
             pkey_index,
+            solicited: p.bth.se,
         };
         match self.scatter(qpn, &bytes, &from, mem) {
             Ok(true) => Ok(()),
@@ -613,7 +801,7 @@ impl Objects {
             }
             None => (op::RESP_SEND, None),
         };
-        self.write_cqe(qp.cqn_rcv, e, opcode, mem)?;
+        self.write_cqe(qp.cqn_rcv, e, opcode, from.solicited, mem)?;
         match why {
             Some(w) => {
                 if let Some(q) = self.qps.get_mut(&qpn) {
@@ -626,44 +814,24 @@ impl Objects {
     }
 
     /// Writes an event to every EQ subscribed to its type (`data` is the 28-byte event
-    /// data). `consumer` gives the consumer index the driver last reported per EQ.
+    /// data); returns the violations (an EQ overrun).
     pub fn post_event(
         &mut self,
         kind: u8,
         sub_type: u8,
         data: &[u8; 28],
-        consumer: impl Fn(u8) -> u32,
         mem: &DmaRegion,
-    ) -> (Vec<String>, Vec<u16>) {
-        let mut violations = Vec::new();
-        let mut messages = Vec::new();
-        for (eqn, eq) in self.eqs.iter_mut() {
-            if eq.events & (1u64 << kind) == 0 {
-                continue;
-            }
-            let size = 1u32 << eq.log_size;
-            if eq.pc.wrapping_sub(consumer(*eqn)) & 0xFF_FFFF >= size {
-                violations.push(format!(
-                    "EQ {eqn:#x} overrun: the driver stopped reporting its consumer index"
-                ));
-                continue;
-            }
-            let Some(at) = queue_offset(&eq.pages, (eq.pc & (size - 1)) as usize * 64, mem) else {
-                continue;
-            };
-            let mut e = [0u8; 64];
-            e[1] = kind;
-            e[3] = sub_type;
-            e[0x20..0x3C].copy_from_slice(data);
-            let _ = mem.write(at, &e[..63]);
-            let _ = mem.write_u8_volatile(at + 63, ((eq.pc >> eq.log_size) & 1) as u8);
-            eq.pc = eq.pc.wrapping_add(1);
-            if eq.armed {
-                eq.armed = false;
-                messages.push(eq.vector);
-            }
-        }
-        (violations, messages)
+    ) -> Vec<String> {
+        let subscribed: Vec<u8> = self
+            .eqs
+            .iter()
+            .filter(|(_, eq)| eq.events & (1u64 << kind) != 0)
+            .map(|(eqn, _)| *eqn)
+            .collect();
+        subscribed
+            .into_iter()
+            .filter_map(|eqn| self.write_eqe(eqn, kind, sub_type, data, mem).err())
+            .collect()
     }
 }
 
@@ -674,6 +842,8 @@ pub struct Sender {
     pub sl: u8,
     pub src_qpn: u32,
     pub pkey_index: u16,
+    /// The message's last packet carried the solicited-event bit (BTH SE).
+    pub solicited: bool,
 }
 
 /// Why an arriving UD packet was dropped (IBTA vol. 1 §10.9.3, §10.2.5: silently,

@@ -94,6 +94,10 @@ pub struct Firmware {
     pub port: Port,
 }
 
+/// Frequency of the internal timer the model reports in `device_frequency_khz` and
+/// counts at (156.25 MHz, a ConnectX-4's).
+pub const DEVICE_FREQUENCY_KHZ: u32 = 156_250;
+
 /// Capability fields the driver may lower with SET_HCA_CAP.
 const WRITABLE_CAPS: &[Field] = &[
     cap::LOG_MAX_QP,
@@ -139,6 +143,7 @@ impl Firmware {
             (cap::LOG_MAX_PD, 24),
             (cap::LOG_UAR_PAGE_SZ, 0),
             (cap::NUM_OF_UARS_PER_PAGE, 1),
+            (cap::DEVICE_FREQUENCY_KHZ, DEVICE_FREQUENCY_KHZ.into()),
         ] {
             field.set(&mut max, value);
         }

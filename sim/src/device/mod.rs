@@ -1,7 +1,9 @@
 //! A ConnectX-4-class PCI function (`15b3:1013`): configuration header, BAR0 (the
-//! initialization segment with the command queue registers and health buffer) and the
-//! firmware that executes commands ([`fw`]) delivered through the command queue
-//! ([`cmd`]).
+//! initialization segment with the command queue registers, health buffer and internal
+//! timer; the UAR pages' EQ, CQ and send doorbells) and the firmware that executes
+//! commands ([`fw`]) delivered through the command queue ([`cmd`]). Armed CQs write
+//! completion events and armed EQs raise MSI-X messages ([`datapath`]), which the
+//! platform takes with [`Mlx5Function::take_msix`].
 //!
 //! Stricter than hardware: every access or command the real device would reject, or
 //! that a correct driver never makes, is recorded as a [`Violation`]. A test that ends
@@ -104,10 +106,10 @@ pub struct Mlx5Function {
     rc: RefCell<connected::RcLinks>,
     /// Packets that arrived and were dropped, with the reason, for reports.
     dropped: RefCell<Vec<String>>,
-    /// MSI-X messages raised (vector numbers), oldest first.
-    msix: RefCell<Vec<u16>>,
-    /// EQ consumer indices the driver reported, by EQ number.
-    eq_ci: RefCell<std::collections::BTreeMap<u8, u32>>,
+    /// Ticks added to the internal timer (tests start it where they need it).
+    timer_offset: Cell<u64>,
+    /// The first dword of a 64-bit doorbell a 32-bit host is writing in two halves.
+    split: Cell<Option<(usize, u32)>>,
     counts: Cell<MmioCounts>,
     violations: RefCell<Vec<Violation>>,
 }
@@ -142,8 +144,8 @@ impl Mlx5Function {
             outbox: RefCell::new(Vec::new()),
             rc: RefCell::new(connected::RcLinks::default()),
             dropped: RefCell::new(Vec::new()),
-            msix: RefCell::new(Vec::new()),
-            eq_ci: RefCell::new(std::collections::BTreeMap::new()),
+            timer_offset: Cell::new(0),
+            split: Cell::new(None),
             counts: Cell::new(MmioCounts::default()),
             violations: RefCell::new(Vec::new()),
         }
@@ -246,12 +248,45 @@ impl Mlx5Function {
 
     /// Every violation so far, without taking them.
     pub fn violations(&self) -> Vec<Violation> {
+        self.settle();
         self.violations.borrow().clone()
     }
 
     /// Takes the violations recorded so far (a test that provokes them on purpose).
     pub fn take_violations(&self) -> Vec<Violation> {
+        self.settle();
         std::mem::take(&mut *self.violations.borrow_mut())
+    }
+
+    /// Moves the violations met while writing events (which happens deep in the data
+    /// path) to the function's list: after every access that can write a CQE, and
+    /// before the list is read. While the firmware state is borrowed (a caller
+    /// inspecting it) they wait for the next time.
+    fn settle(&self) {
+        let Ok(mut fw) = self.fw.try_borrow_mut() else {
+            return;
+        };
+        let faults = std::mem::take(&mut fw.objects.event_faults);
+        drop(fw);
+        self.violations
+            .borrow_mut()
+            .extend(faults.into_iter().map(|what| Violation::DataPath { what }));
+    }
+
+    /// The internal timer (init segment 0x1000/0x1004): ticks of
+    /// `device_frequency_khz` since power-on, plus what [`Self::set_internal_timer`]
+    /// added. A device reporting no frequency has a timer that does not move.
+    pub fn internal_timer(&self) -> u64 {
+        let khz = fabboot_hca::ifc::hca_cap::cmd_hca_cap::DEVICE_FREQUENCY_KHZ
+            .get(&self.fw.borrow().max_caps);
+        let ticks = u128::from(self.clock.now_ns()) * u128::from(khz) / 1_000_000;
+        (ticks as u64).wrapping_add(self.timer_offset.get())
+    }
+
+    /// Makes the internal timer read `ticks` now (it keeps counting from there).
+    pub fn set_internal_timer(&self, ticks: u64) {
+        let now = self.internal_timer().wrapping_sub(self.timer_offset.get());
+        self.timer_offset.set(ticks.wrapping_sub(now));
     }
 
     pub(crate) fn refuse(&self, v: Violation) {
@@ -313,6 +348,11 @@ impl Mlx5Function {
     /// dropped and counted, as the port would; SMPs (QP0) go to the port's agent,
     /// which answers them; everything else only while the port is ACTIVE.
     pub fn deliver(&self, frame: &[u8]) {
+        self.receive(frame);
+        self.settle();
+    }
+
+    fn receive(&self, frame: &[u8]) {
         if !self.responding.get() {
             return;
         }
@@ -418,6 +458,11 @@ impl Mlx5Function {
 
     /// Runs the RC engines' timers (retransmissions, RNR waits) up to now.
     pub fn poll(&self) {
+        self.run_timers();
+        self.settle();
+    }
+
+    fn run_timers(&self) {
         let memory = self.memory.borrow();
         let Some(mem) = memory.as_ref() else { return };
         let mut violations = Vec::new();
@@ -476,28 +521,26 @@ impl Mlx5Function {
     fn post_event(&self, kind: u8, sub_type: u8, data: &[u8; 28]) {
         let memory = self.memory.borrow();
         let Some(mem) = memory.as_ref() else { return };
-        let eq_ci = self.eq_ci.borrow().clone();
-        let (v, messages) = self.fw.borrow_mut().objects.post_event(
-            kind,
-            sub_type,
-            data,
-            |eqn| eq_ci.get(&eqn).copied().unwrap_or(0),
-            mem,
-        );
+        let v = self
+            .fw
+            .borrow_mut()
+            .objects
+            .post_event(kind, sub_type, data, mem);
         for what in v {
             self.refuse(Violation::DataPath { what });
         }
-        self.msix.borrow_mut().extend(messages);
+        self.settle();
     }
 
     /// Takes the MSI-X messages raised so far (one per armed EQ that got an event).
     pub fn take_msix(&self) -> Vec<u16> {
-        std::mem::take(&mut *self.msix.borrow_mut())
+        std::mem::take(&mut self.fw.borrow_mut().objects.msix)
     }
 
-    /// The last EQ consumer index the driver reported for `eqn`.
+    /// The last EQ consumer index the driver reported for `eqn` (0 until it reports
+    /// one); `None` for an EQ that does not exist.
     pub fn eq_consumer_index(&self, eqn: u8) -> Option<u32> {
-        self.eq_ci.borrow().get(&eqn).copied()
+        self.fw.borrow().objects.eqs.get(&eqn).map(|eq| eq.ci)
     }
 
     fn absorb(&self, outcome: datapath::Outcome) {
@@ -524,13 +567,28 @@ impl Mlx5Function {
         self.outbox.borrow_mut().extend(frames);
     }
 
-    /// A 64-bit register write: send doorbells (BlueFlame registers of a UAR page).
+    /// A 64-bit register write: send doorbells (BlueFlame registers of a UAR page) and
+    /// CQ doorbells (UAR offset 0x20).
     pub fn write64(&self, off: usize, value: u64) {
         self.count(true);
+        self.doorbell64(off, value);
+        self.settle();
+    }
+
+    fn doorbell64(&self, off: usize, value: u64) {
         if !self.responding.get() {
             return;
         }
         let (page, within) = ((off / 4096) as u32, off % 4096);
+        if within == 0x20 && self.fw.borrow().objects.uars.contains(&page) {
+            let memory = self.memory.borrow();
+            let Some(mem) = memory.as_ref() else { return };
+            let r = self.fw.borrow_mut().objects.cq_doorbell(page, value, mem);
+            if let Err(what) = r {
+                self.refuse(Violation::DataPath { what });
+            }
+            return;
+        }
         if !self.fw.borrow().objects.uars.contains(&page)
             || !(0x800..0xC00).contains(&within)
             || within % 8 != 0
@@ -554,24 +612,44 @@ impl Mlx5Function {
         self.absorb(outcome);
     }
 
+    /// 32-bit writes to a UAR page: the EQ doorbells, and either half of a 64-bit
+    /// doorbell (CQ at 0x20, BlueFlame registers from 0x800) written as two 32-bit
+    /// writes, first dword first, as a 32-bit host does (Linux `mlx5_write64` without
+    /// 64-bit MMIO): the second half rings it.
     fn uar_write32(&self, off: usize, value: u32) -> bool {
         let (page, within) = ((off / 4096) as u32, off % 4096);
         if !self.fw.borrow().objects.uars.contains(&page) {
             return false;
         }
+        let wide = within == 0x20 || (0x800..0xC00).contains(&within);
         match within {
-            0x40 | 0x48 => {
-                let eqn = (value >> 24) as u8;
-                if !self.fw.borrow().objects.eqs.contains_key(&eqn) {
+            _ if wide && within % 8 == 0 => {
+                if let Some((o, _)) = self.split.replace(Some((off, value))) {
                     self.refuse(Violation::DataPath {
-                        what: format!("EQ doorbell for unknown EQ {eqn:#x}"),
+                        what: format!("64-bit doorbell at {o:#x} left half-written"),
                     });
                 }
-                self.eq_ci.borrow_mut().insert(eqn, value & 0xFF_FFFF);
-                if within == 0x40
-                    && let Some(eq) = self.fw.borrow_mut().objects.eqs.get_mut(&eqn)
-                {
-                    eq.armed = true;
+                true
+            }
+            _ if (wide || within == 0x24) && within % 8 == 4 => {
+                match self.split.take() {
+                    Some((o, first)) if o + 4 == off => {
+                        self.doorbell64(o, u64::from(first) << 32 | u64::from(value))
+                    }
+                    _ => self.refuse(Violation::DataPath {
+                        what: format!("second half of a 64-bit doorbell at {off:#x} alone"),
+                    }),
+                }
+                true
+            }
+            0x40 | 0x48 => {
+                let r = self
+                    .fw
+                    .borrow_mut()
+                    .objects
+                    .eq_doorbell(page, value, within == 0x40);
+                if let Err(what) = r {
+                    self.refuse(Violation::DataPath { what });
                 }
                 true
             }
@@ -642,6 +720,8 @@ impl Mmio for Mlx5Function {
                     0
                 }
             }
+            offset::INTERNAL_TIMER_H => (self.internal_timer() >> 32) as u32,
+            offset::INTERNAL_TIMER_L => self.internal_timer() as u32,
             // Health counter: advances with time, as living firmware's does.
             0x1010 => (self.clock.now_us() / 1000) as u32 & 0x00FF_FFFF,
             _ => {
@@ -655,6 +735,13 @@ impl Mmio for Mlx5Function {
     }
 
     fn write32(&self, off: usize, value: u32) {
+        self.register_write(off, value);
+        self.settle();
+    }
+}
+
+impl Mlx5Function {
+    fn register_write(&self, off: usize, value: u32) {
         if !self.check(off, true) || !self.responding.get() {
             return;
         }
@@ -681,9 +768,11 @@ impl Mmio for Mlx5Function {
             }
             offset::CMD_DBELL => self.ring_command_doorbell(value),
             o if self.uar_write32(o, value) => {}
-            offset::FW_REV | offset::CMDIF_REV_FW_SUB | offset::INITIALIZING => {
-                self.refuse(Violation::ReadOnly { offset: off, value })
-            }
+            offset::FW_REV
+            | offset::CMDIF_REV_FW_SUB
+            | offset::INITIALIZING
+            | offset::INTERNAL_TIMER_H
+            | offset::INTERNAL_TIMER_L => self.refuse(Violation::ReadOnly { offset: off, value }),
             _ => self.refuse(Violation::Unmodelled {
                 offset: off,
                 write: true,
@@ -694,7 +783,9 @@ impl Mmio for Mlx5Function {
 
 impl Drop for Mlx5Function {
     fn drop(&mut self) {
+        let faults = std::mem::take(&mut self.fw.get_mut().objects.event_faults);
         let left = self.violations.get_mut();
+        left.extend(faults.into_iter().map(|what| Violation::DataPath { what }));
         if !left.is_empty() && !std::thread::panicking() {
             panic!("device violations nobody checked: {left:#?}");
         }

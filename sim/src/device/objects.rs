@@ -65,8 +65,22 @@ pub struct Eq {
     pub pages: Vec<u64>,
     /// Producer counter: EQEs written.
     pub pc: u32,
+    /// Consumer counter: the index the driver last reported through an EQ doorbell
+    /// (UAR 0x40 or 0x48). An EQE is written only into an entry below it plus the
+    /// EQ's size; beyond is an overrun.
+    pub ci: u32,
     /// Armed: the next EQE raises the EQ's MSI-X message (then disarms).
     pub armed: bool,
+}
+
+/// What an armed CQ waits for (the CQ doorbell's command; `cqc.st` 0x9 armed, 0x6
+/// solicited-armed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CqArm {
+    /// Any next CQE.
+    Next,
+    /// The next CQE of a message with the solicited-event bit, or an error CQE.
+    Solicited,
 }
 
 /// A completion queue.
@@ -79,6 +93,17 @@ pub struct Cq {
     pub pages: Vec<u64>,
     /// Producer counter: CQEs written.
     pub pc: u32,
+    /// Armed by the CQ doorbell, until the completion event it asked for is written.
+    pub arm: Option<CqArm>,
+    /// Arm sequence number the next arm doorbell must carry: completion events written
+    /// for this CQ, modulo 4. An arm with another number was computed before the
+    /// driver saw the last event: stale.
+    pub arm_sn: u8,
+    /// Producer counter just past the last CQE that satisfies a solicited arm (a
+    /// solicited message or an error).
+    pub solicited_pc: Option<u32>,
+    /// Completion events written for this CQ.
+    pub events: u32,
 }
 
 /// A queue pair.
@@ -129,6 +154,12 @@ pub struct Objects {
     pub eqs: BTreeMap<u8, Eq>,
     pub cqs: BTreeMap<u32, Cq>,
     pub qps: BTreeMap<u32, Qp>,
+    /// MSI-X messages raised (vector numbers), oldest first, until the function takes
+    /// them.
+    pub msix: Vec<u16>,
+    /// Violations found while writing events (an EQ overrun), until the function takes
+    /// them.
+    pub event_faults: Vec<String>,
     next_uar: u32,
     next_pd: u32,
     next_mkey: u32,
@@ -440,6 +471,7 @@ impl Objects {
                 events,
                 pages,
                 pc: 0,
+                ci: 0,
                 armed: false,
             },
         );
@@ -489,6 +521,10 @@ impl Objects {
                 dbr,
                 pages,
                 pc: 0,
+                arm: None,
+                arm_sn: 0,
+                solicited_pc: None,
+                events: 0,
             },
         );
         let mut out = vec![0u8; 16];
