@@ -8,12 +8,13 @@
 #     libibverbs-dev (infiniband/mlx5dv.h, the oracle for WQE and CQE layouts),
 #     tshark (reads the simulator's packet captures), ibsim-utils, opensm and
 #     infiniband-diags (a real subnet manager on a simulated fabric), srptools (a real
-#     SRP discovery client against the simulated target)
+#     SRP discovery client against the simulated target), dosfstools and mtools (fsck.fat,
+#     mkfs.fat and mcopy: independent checks of the boot disk's FAT32)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(mingw-w64 gcc-mingw-w64-i686 gcc-mingw-w64-x86-64 linux-headers-amd64 libibverbs-dev
-          tshark ibsim-utils opensm infiniband-diags srptools)
+          tshark ibsim-utils opensm infiniband-diags srptools dosfstools mtools)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,8 +14,13 @@
 //! - [`srpt`]: the SRP target's protocol side (passive CM, SRP login, IU handling);
 //! - [`world`]: a whole subnet on the clock: fabric, subnet manager and SA, functions
 //!   and targets, with captures, or OpenSM on ibsim;
+//! - [`host`]: the Windows host emulator: the shipped `.sys` images in an emulated CPU,
+//!   driven as NTLDR, storport and the dump stack would;
 //! - [`scenario`]: whole runs shared by the `fabboot-sim` command and the tests.
+//! - [`bootdisk`]: the boot disk NTLDR reads: a generated MBR + FAT32 system partition
+//!   and a FAT32 reader over a sector interface, with `boot.ini` and the load list.
 
+pub mod bootdisk;
 pub mod clock;
 pub mod device;
 pub mod dm;
