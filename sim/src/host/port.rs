@@ -507,6 +507,40 @@ impl Machine {
         })
     }
 
+    /// The same machine started again with another image and environment (the
+    /// kernel after the loader, the dump instance after the kernel): the world, the
+    /// device (in whatever state the last instance left it) and RAM carry over, RAM in
+    /// use stays in use; the CPU, the port's state and the figures start afresh.
+    pub fn reboot(
+        self,
+        env: Env,
+        flavour: Flavour,
+        arch: Arch,
+        driver_parameter: Option<String>,
+    ) -> Result<Machine, HostError> {
+        let Port {
+            world,
+            clock,
+            dev,
+            ram,
+            phys_next,
+            ..
+        } = self.port;
+        drop(self.guest);
+        let mut m = Machine::new(MachineParts {
+            arch,
+            flavour,
+            env,
+            world,
+            clock,
+            dev,
+            ram,
+            driver_parameter,
+        })?;
+        m.port.phys_next = phys_next;
+        Ok(m)
+    }
+
     /// Loads the image (`file` is the .sys) and binds its imports to this port.
     pub fn load(&mut self, file: &[u8]) -> Result<(), HostError> {
         let dll = match self.port.flavour {
