@@ -9,12 +9,15 @@
 #     tshark (reads the simulator's packet captures), ibsim-utils, opensm and
 #     infiniband-diags (a real subnet manager on a simulated fabric), srptools (a real
 #     SRP discovery client against the simulated target), dosfstools and mtools (fsck.fat,
-#     mkfs.fat and mcopy: independent checks of the boot disk's FAT32)
+#     mkfs.fat and mcopy: independent checks of the boot disk's FAT32), cmake, libclang-dev and
+#     pkg-config (the unicorn-engine crate builds unicorn's C sources, x86 only, with them;
+#     unicorn is GPL-2.0, see sim/Cargo.toml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(mingw-w64 gcc-mingw-w64-i686 gcc-mingw-w64-x86-64 linux-headers-amd64 libibverbs-dev
-          tshark ibsim-utils opensm infiniband-diags srptools dosfstools mtools)
+          tshark ibsim-utils opensm infiniband-diags srptools dosfstools mtools
+          cmake libclang-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
