@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use fabboot_sim::bootdisk::fat32::METADATA_MAX_TRANSFER;
 use fabboot_sim::bootdisk::loader::Adapter;
+
+mod common;
+use common::rng::Rng;
 use fabboot_sim::bootdisk::{
     DiskSpec, Fat32, Fat32Error, FileDisk, LoaderError, Manifest, MemDisk, OutOfRange, SECTOR_SIZE,
     SectorRead, SectorWrite, SparseFile, generate, generate_in_memory, hex, load_plan, sha256,
@@ -131,27 +134,6 @@ impl SectorWrite for Tee {
             self.partition.write(lba - 2048, data)?;
         }
         Ok(())
-    }
-}
-
-/// xorshift64*: the test's own source of corruption and host-file contents,
-/// independent of the generator's.
-struct TestRng(u64);
-
-impl TestRng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
     }
 }
 
@@ -714,7 +696,7 @@ fn random_corruption_of_the_metadata_never_panics() {
         (first + u64::from(g.fat_start), 120),
         (first + u64::from(g.data_start), 64),
     ];
-    let mut rng = TestRng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut errors = 0;
     const ROUNDS: usize = 300;
     for _ in 0..ROUNDS {
@@ -873,7 +855,7 @@ fn reads_a_volume_made_by_mkfs_fat_and_mcopy() {
 
         // Host files: an NTLDR tree with its boot.ini, long and odd names, a deep
         // path, a directory of many entries, a large file and an empty one.
-        let mut rng = TestRng(u64::from(sectors) | 1);
+        let mut rng = Rng(u64::from(sectors) | 1);
         let boot_ini = "[boot loader]\r\ntimeout=3\r\ndefault=signature(0badf00d)disk(0)rdisk(0)partition(1)\\WINNT\r\n\
              [operating systems]\r\nsignature(0badf00d)disk(0)rdisk(0)partition(1)\\WINNT=\"Test\" /fastdetect\r\n";
         let mut files: Vec<(String, Vec<u8>)> = vec![

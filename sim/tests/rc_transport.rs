@@ -23,26 +23,6 @@ use fabboot_sim::wire::{
 // Test fixtures: a random source, memory, the wire, and a pair of QPs.
 // ---------------------------------------------------------------------------------
 
-/// xorshift64*, so that every run sees the same faults and data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
-
 /// A registered region: what an MKey covers and allows.
 struct Region {
     rkey: u32,
@@ -209,6 +189,9 @@ enum Side {
 }
 
 use Side::{A, B};
+
+mod common;
+use common::rng::Rng;
 
 impl Side {
     fn idx(self) -> usize {

@@ -245,11 +245,7 @@ pub struct Guest {
     uc: Unicorn<'static, ()>,
     pub arch: Arch,
     hooks: Rc<RefCell<HookState>>,
-    /// The driver image's range (instructions are counted there).
-    image: (u64, u64),
     regions: Vec<Region>,
-    /// Deepest nesting of calls into the guest so far.
-    depth: usize,
 }
 
 impl std::fmt::Debug for Guest {
@@ -346,9 +342,7 @@ impl Guest {
             uc,
             arch,
             hooks,
-            image: (0, 0),
             regions: Vec::new(),
-            depth: 0,
         })
     }
 
@@ -359,7 +353,6 @@ impl Guest {
 
     /// Counts instructions executed in `[base, base + len)` (the driver image).
     pub fn count_instructions_in(&mut self, base: u64, len: u64) -> Result<(), String> {
-        self.image = (base, base + len);
         let h = self.hooks.clone();
         self.uc
             .add_code_hook(base, base + len - 1, move |uc, _addr, _size| {
@@ -612,9 +605,7 @@ impl Guest {
             }
             st.entries.push(entry.to_string());
         }
-        self.depth += 1;
         let result = self.call_inner(imports, entry, func, args);
-        self.depth -= 1;
         self.hooks.borrow_mut().entries.pop();
         let restore = self.uc.context_restore(&saved);
         let value = result?;

@@ -212,10 +212,24 @@ struct Staging {
 }
 
 impl Staging {
-    fn slice(&self, rva: u32, len: usize) -> Result<&[u8], LoadError> {
+    fn u16(&self, rva: u32) -> Result<u16, LoadError> {
+        rd16(&self.mem, rva as usize)
+    }
+
+    fn u32(&self, rva: u32) -> Result<u32, LoadError> {
+        rd32(&self.mem, rva as usize)
+    }
+
+    fn u64(&self, rva: u32) -> Result<u64, LoadError> {
+        rd64(&self.mem, rva as usize)
+    }
+
+    fn put(&mut self, rva: u32, bytes: &[u8]) -> Result<(), LoadError> {
         self.mem
-            .get(rva as usize..rva as usize + len)
-            .ok_or_else(|| LoadError::Malformed(format!("RVA {rva:#x}+{len} outside the image")))
+            .get_mut(rva as usize..rva as usize + bytes.len())
+            .ok_or_else(|| LoadError::Malformed(format!("RVA {rva:#x} outside the image")))?
+            .copy_from_slice(bytes);
+        Ok(())
     }
 
     fn cstr(&self, rva: u32) -> Result<String, LoadError> {
@@ -259,60 +273,56 @@ pub fn load(
         .min(file.len())
         .min(st.mem.len());
     st.mem[..headers].copy_from_slice(&file[..headers]);
+    // Each section's raw data, cut to its virtual size (the rest of a section is zero).
     for s in &pe.sections {
-        let (off, len) = (
-            s.raw.0 as usize,
-            s.raw.1.min(s.virtual_size.max(s.raw.1)) as usize,
-        );
-        let len = len.min(s.virtual_size.max(s.raw.1) as usize);
+        let len = match s.virtual_size {
+            0 => s.raw.1,
+            v => s.raw.1.min(v),
+        } as usize;
         if len == 0 {
             continue;
         }
+        let off = s.raw.0 as usize;
         let src = file.get(off..off + len).ok_or_else(|| {
             LoadError::Malformed(format!(
                 "section {} raw data past the end of the file",
                 s.name
             ))
         })?;
-        let copy = len.min(s.virtual_size.max(1) as usize).min(src.len());
-        let dst = st
-            .mem
-            .get_mut(s.rva as usize..s.rva as usize + copy)
-            .ok_or_else(|| {
-                LoadError::Malformed(format!("section {} outside SizeOfImage", s.name))
-            })?;
-        dst.copy_from_slice(&src[..copy]);
+        st.mem
+            .get_mut(s.rva as usize..s.rva as usize + len)
+            .ok_or_else(|| LoadError::Malformed(format!("section {} outside SizeOfImage", s.name)))?
+            .copy_from_slice(src);
     }
 
     // Base relocations (§6.4): blocks of (page RVA, block size, entries).
     let delta = base.wrapping_sub(pe.image_base);
     let mut relocations = 0;
     let (rrva, rsize) = pe.reloc_dir;
+    let end = u64::from(rrva) + u64::from(rsize);
     let mut at = rrva;
-    while rsize != 0 && at + 8 <= rrva + rsize {
-        let page = u32::from_le_bytes(st.slice(at, 4)?.try_into().unwrap_or([0; 4]));
-        let block = u32::from_le_bytes(st.slice(at + 4, 4)?.try_into().unwrap_or([0; 4]));
-        if block < 8 {
+    while u64::from(at) + 8 <= end {
+        let page = st.u32(at)?;
+        let block = st.u32(at + 4)?;
+        if block < 8 || u64::from(at) + u64::from(block) > end {
             return Err(LoadError::Malformed(format!(
                 "relocation block of {block} bytes"
             )));
         }
         for e in 0..(block - 8) / 2 {
-            let v = u16::from_le_bytes(st.slice(at + 8 + 2 * e, 2)?.try_into().unwrap_or([0; 2]));
+            let v = st.u16(at.wrapping_add(8 + 2 * e))?;
             let (kind, off) = (v >> 12, u32::from(v & 0xFFF));
-            let rva = page + off;
+            let rva = page.wrapping_add(off);
             match (kind, pe.arch) {
                 (0, _) => {}
                 (3, Arch::I686) => {
-                    let cur = u32::from_le_bytes(st.slice(rva, 4)?.try_into().unwrap_or([0; 4]));
-                    let new = cur.wrapping_add(delta as u32);
-                    st.mem[rva as usize..rva as usize + 4].copy_from_slice(&new.to_le_bytes());
+                    let new = st.u32(rva)?.wrapping_add(delta as u32);
+                    st.put(rva, &new.to_le_bytes())?;
                     relocations += 1;
                 }
                 (10, Arch::X86_64) => {
-                    let cur = u64::from_le_bytes(st.slice(rva, 8)?.try_into().unwrap_or([0; 8]));
-                    let new = cur.wrapping_add(delta);
-                    st.mem[rva as usize..rva as usize + 8].copy_from_slice(&new.to_le_bytes());
+                    let new = st.u64(rva)?.wrapping_add(delta);
+                    st.put(rva, &new.to_le_bytes())?;
                     relocations += 1;
                 }
                 (k, _) => return Err(LoadError::Relocation { kind: k, rva }),
@@ -333,10 +343,7 @@ pub fn load(
         if irva == 0 {
             break;
         }
-        let desc = st.slice(d, 20)?.to_vec();
-        let lookup = u32::from_le_bytes(desc[0..4].try_into().unwrap_or([0; 4]));
-        let name = u32::from_le_bytes(desc[12..16].try_into().unwrap_or([0; 4]));
-        let iat = u32::from_le_bytes(desc[16..20].try_into().unwrap_or([0; 4]));
+        let (lookup, name, iat) = (st.u32(d)?, st.u32(d + 12)?, st.u32(d + 16)?);
         if lookup == 0 && name == 0 && iat == 0 {
             break;
         }
@@ -345,12 +352,8 @@ pub fn load(
         let mut i = 0;
         loop {
             let entry = match pe.arch {
-                Arch::I686 => u64::from(u32::from_le_bytes(
-                    st.slice(table + i * ptr, 4)?.try_into().unwrap_or([0; 4]),
-                )),
-                Arch::X86_64 => {
-                    u64::from_le_bytes(st.slice(table + i * ptr, 8)?.try_into().unwrap_or([0; 8]))
-                }
+                Arch::I686 => u64::from(st.u32(table + i * ptr)?),
+                Arch::X86_64 => st.u64(table + i * ptr)?,
             };
             if entry == 0 {
                 break;
@@ -378,11 +381,8 @@ pub fn load(
             let slot = iat + i * ptr;
             let thunk = Guest::thunk(index);
             match pe.arch {
-                Arch::I686 => st.mem[slot as usize..slot as usize + 4]
-                    .copy_from_slice(&(thunk as u32).to_le_bytes()),
-                Arch::X86_64 => {
-                    st.mem[slot as usize..slot as usize + 8].copy_from_slice(&thunk.to_le_bytes())
-                }
+                Arch::I686 => st.put(slot, &(thunk as u32).to_le_bytes())?,
+                Arch::X86_64 => st.put(slot, &thunk.to_le_bytes())?,
             }
             imports.push(Import {
                 dll: dll.clone(),

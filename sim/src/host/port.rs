@@ -268,8 +268,6 @@ pub struct Figures {
     pub srbs: u64,
     pub bytes: u64,
     pub instructions: u64,
-    pub mmio_reads: u64,
-    pub mmio_writes: u64,
     pub stack_high_water: u64,
     pub interrupts: u64,
     pub timer_calls: u64,
@@ -329,7 +327,6 @@ pub struct Port {
     /// physical address asked for memory the port did not give, ...).
     pub breaches: Vec<String>,
     pub figures: Figures,
-    stack_top: u64,
     unmapped_next: u64,
 }
 
@@ -501,7 +498,6 @@ impl Machine {
                 log: Vec::new(),
                 breaches: Vec::new(),
                 figures: Figures::default(),
-                stack_top: map.stack + map.stack_len,
                 unmapped_next: map.unmapped_va,
             },
         })
@@ -936,7 +932,6 @@ impl Port {
             let untouched = bytes.iter().take_while(|&&b| b == 0xCC).count() as u64;
             self.figures.stack_high_water = self.figures.stack_high_water.max(len - untouched);
         }
-        let _ = self.stack_top;
     }
 
     /// `HwFindAdapter` with the environment's configuration.

@@ -51,19 +51,15 @@ pub struct TargetIdentity {
     pub pkey: u16,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 impl TargetIdentity {
     /// The registry `DriverParameter` string naming this target (the driver's
     /// documented `key=value;` syntax).
     pub fn driver_parameter(&self) -> String {
         format!(
             "dgid={};service_id={:x};target_port_id={};initiator_ext={:x};pkey={:x}",
-            hex(&self.dgid),
+            crate::bootdisk::hex(&self.dgid),
             self.service_id,
-            hex(&self.target_port_id),
+            crate::bootdisk::hex(&self.target_port_id),
             self.initiator_ext,
             self.pkey
         )
