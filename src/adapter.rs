@@ -1,5 +1,5 @@
 //! The adapter, from the port driver's point of view: finding the HCA function
-//! (`HwFindAdapter`), and what the miniport answers before a target is connected.
+//! (`HwFindAdapter`), checking it again (`HwInitialize`), and adapter control.
 //!
 //! Safe code: the port's services arrive through [`PortServices`], which the driver
 //! images implement over scsiport/storport calls and tests implement over a model.
@@ -150,7 +150,13 @@ fn probe<P: PortServices>(
 /// with firmware the driver speaks to (it may have been reset or removed since
 /// `HwFindAdapter`). The error is the event to log.
 pub fn initialize<B: Mmio>(found: &Found<B>) -> Result<(), Event> {
-    match init_seg::read_revisions(&found.bar) {
+    recheck(&found.bar)
+}
+
+/// [`initialize`]'s check on the BAR alone (once the BAR belongs to the initiator's
+/// platform).
+pub fn recheck(bar: &impl Mmio) -> Result<(), Event> {
+    match init_seg::read_revisions(bar) {
         Ok(_) => Ok(()),
         Err(InitSegError::NotResponding) => Err(Event::DeviceNotResponding),
         Err(InitSegError::UnsupportedCmdIf { found, .. }) => {
@@ -159,31 +165,15 @@ pub fn initialize<B: Mmio>(found: &Found<B>) -> Result<(), Event> {
     }
 }
 
-/// The SRB status for a request that arrives while no SRP target is connected (the
-/// state of every adapter until the session layer exists): SCSI commands find no
-/// device; resets, flushes and shutdowns have nothing to act on and succeed; an abort
-/// finds no command to abort; anything else is not a request this miniport serves.
-pub fn srb_status_without_target(function: u8) -> u8 {
-    match function {
-        SRB_FUNCTION_EXECUTE_SCSI => SRB_STATUS_NO_DEVICE,
-        SRB_FUNCTION_RESET_BUS
-        | SRB_FUNCTION_RESET_DEVICE
-        | SRB_FUNCTION_RESET_LOGICAL_UNIT
-        | SRB_FUNCTION_FLUSH
-        | SRB_FUNCTION_SHUTDOWN => SRB_STATUS_SUCCESS,
-        SRB_FUNCTION_ABORT_COMMAND => SRB_STATUS_ABORT_FAILED,
-        _ => SRB_STATUS_INVALID_REQUEST,
-    }
-}
-
 /// Adapter-control types this miniport implements (`HwAdapterControl`).
 pub fn adapter_control_supported(control: SCSI_ADAPTER_CONTROL_TYPE) -> bool {
     control == ScsiQuerySupportedControlTypes || control == ScsiStopAdapter
 }
 
-/// `HwAdapterControl` for every type but the query: stopping succeeds (the adapter has
-/// no interrupt enabled and no I/O outstanding; resources are kept, as storport
-/// requires); others are refused.
+/// `HwAdapterControl` for every type but the query: stopping succeeds (the device
+/// raises no interrupt the port must stop, and resources are kept, as storport
+/// requires); others are refused (without `ScsiRestartAdapter`, storport runs
+/// `HwFindAdapter` and `HwInitialize` again, which resets and brings up the HCA).
 pub fn adapter_control(control: SCSI_ADAPTER_CONTROL_TYPE) -> SCSI_ADAPTER_CONTROL_STATUS {
     if control == ScsiStopAdapter {
         ScsiAdapterControlSuccess
@@ -372,32 +362,12 @@ mod tests {
         assert_eq!(initialize(&found), Ok(()));
         found.bar.regs = [(0, u32::MAX), (4, u32::MAX)];
         assert_eq!(initialize(&found), Err(Event::DeviceNotResponding));
+        assert_eq!(recheck(&found.bar), Err(Event::DeviceNotResponding));
         found.bar.regs = [(0, 0x0010_0010), (4, 0x0006_0000)];
         assert_eq!(
             initialize(&found),
             Err(Event::UnsupportedCmdIfRev { found: 6 })
         );
-    }
-
-    #[test]
-    fn requests_fail_honestly_while_no_target_is_connected() {
-        assert_eq!(
-            srb_status_without_target(SRB_FUNCTION_EXECUTE_SCSI),
-            SRB_STATUS_NO_DEVICE
-        );
-        assert_eq!(
-            srb_status_without_target(SRB_FUNCTION_RESET_BUS),
-            SRB_STATUS_SUCCESS
-        );
-        assert_eq!(
-            srb_status_without_target(SRB_FUNCTION_ABORT_COMMAND),
-            SRB_STATUS_ABORT_FAILED
-        );
-        assert_eq!(
-            srb_status_without_target(SRB_FUNCTION_IO_CONTROL),
-            SRB_STATUS_INVALID_REQUEST
-        );
-        assert_eq!(srb_status_without_target(0xEE), SRB_STATUS_INVALID_REQUEST);
     }
 
     #[test]

@@ -54,6 +54,24 @@ pub enum Event {
     /// The target sent a reply the initiator cannot read; the reply is dropped.
     /// Detail: which reply (see `initiator::Malformed`).
     MalformedReply { what: u16 },
+    /// No configuration names a target: no `ArgumentString` naming one, and the
+    /// image's configuration block is not configured. Fix: set the registry's
+    /// `DriverParameter`, or configure the image.
+    ConfigMissing,
+    /// A configuration source names a target but cannot be used. Detail: bits 15:8
+    /// the source (1 `ArgumentString`, 2 the image's block), bits 7:0 the key (1 dgid,
+    /// 2 service_id, 3 target_port_id, 4 initiator_ext, 5 pkey, 6 lun) or, for the
+    /// block, what is wrong with it (`bootcfg::block::BlockError::code`). Fix: correct
+    /// that value.
+    ConfigInvalid { detail: u16 },
+    /// The loader's or the dump stack's wait for the disk ended before it was usable.
+    /// Detail: where the initiator stood (see `miniport::state_code`). Fix: as the
+    /// event logged before it says (cable, subnet manager, target).
+    NotConnected { state: u16 },
+    /// The port gave no usable DMA memory. Detail: 1 none, 2 not physically
+    /// contiguous or too short, 3 the dump region is too small. Fix: free memory; for
+    /// dump mode, let the normal instance load first.
+    NoDmaMemory { why: u16 },
 }
 
 impl Event {
@@ -72,6 +90,10 @@ impl Event {
             Event::ConnectTimeout => 0x0A,
             Event::TargetLost { .. } => 0x0B,
             Event::MalformedReply { .. } => 0x0C,
+            Event::ConfigMissing => 0x0D,
+            Event::ConfigInvalid { .. } => 0x0E,
+            Event::NotConnected { .. } => 0x0F,
+            Event::NoDmaMemory { .. } => 0x10,
         }
     }
 
@@ -86,7 +108,13 @@ impl Event {
             Event::ConnectionRejected { reason } => reason,
             Event::TargetLost { why } => why,
             Event::MalformedReply { what } => what,
-            Event::DeviceNotResponding | Event::Bar0MapFailed | Event::ConnectTimeout => 0,
+            Event::ConfigInvalid { detail } => detail,
+            Event::NotConnected { state } => state,
+            Event::NoDmaMemory { why } => why,
+            Event::DeviceNotResponding
+            | Event::Bar0MapFailed
+            | Event::ConnectTimeout
+            | Event::ConfigMissing => 0,
         }
     }
 
@@ -111,6 +139,10 @@ impl Event {
             }
             Event::TargetLost { .. } => SP_UNEXPECTED_DISCONNECT,
             Event::MalformedReply { .. } => SP_PROTOCOL_ERROR,
+            Event::ConfigMissing | Event::ConfigInvalid { .. } | Event::NoDmaMemory { .. } => {
+                SP_INTERNAL_ADAPTER_ERROR
+            }
+            Event::NotConnected { .. } => SP_REQUEST_TIMEOUT,
         }
     }
 }
@@ -134,6 +166,17 @@ mod tests {
         assert_eq!(
             Event::UnsupportedCmdIfRev { found: 4 }.error_code(),
             SP_BAD_FW_ERROR
+        );
+        assert_eq!(Event::ConfigMissing.unique_id(), 0xFB0D_0000);
+        assert_eq!(
+            Event::ConfigInvalid { detail: 0x0103 }.unique_id(),
+            0xFB0E_0103
+        );
+        assert_eq!(Event::NotConnected { state: 1 }.unique_id(), 0xFB0F_0001);
+        assert_eq!(Event::NoDmaMemory { why: 2 }.unique_id(), 0xFB10_0002);
+        assert_eq!(
+            Event::NotConnected { state: 1 }.error_code(),
+            SP_REQUEST_TIMEOUT
         );
     }
 }

@@ -23,9 +23,11 @@ extern crate std;
 compile_error!("choose exactly one port flavour: feature `storport` or `scsiport`");
 
 pub mod adapter;
+pub mod bootcfg;
 pub mod event;
 pub mod ib;
 pub mod initiator;
+pub mod miniport;
 /// The SRP crate the initiator speaks through (wire formats and the session).
 pub use fabboot_srp as srp;
 pub mod pci;

@@ -20,6 +20,7 @@
 //! - [`bootdisk`]: the boot disk NTLDR reads: a generated MBR + FAT32 system partition
 //!   and a FAT32 reader over a sector interface, with `boot.ini` and the load list.
 
+pub mod boot;
 pub mod bootdisk;
 pub mod clock;
 pub mod device;

@@ -1,23 +1,101 @@
 //! `DriverEntry` and the `Hw*` callbacks the port driver calls. Each turns the port's raw
-//! pointers into safe values and hands the work to safe code ([`crate::adapter`],
-//! [`super::config`]).
+//! pointers into safe values and hands the work to safe code ([`crate::bootcfg`],
+//! [`crate::adapter`], [`crate::miniport`], [`super::config`]).
+//!
+//! The adapter's life:
+//! - `HwFindAdapter`: configuration ([`crate::bootcfg::resolve`]) → the HCA function
+//!   ([`adapter::find_adapter`]) → the DMA region (the uncached extension, or the dump
+//!   stack's `DumpRegion`) → [`Initiator::start`] (bring-up) in the device extension.
+//!   Under scsiport (NTLDR polls, one SRB at a time, from right after `HwInitialize`)
+//!   and in dump mode, it also waits, bounded, until the disk is usable
+//!   ([`miniport::wait_until_ready`]). Under storport the connection is made in the
+//!   background, driven by the port's timer and the interrupt routines.
+//! - `HwStartIo`: one SRB to the initiator ([`miniport::start_io`]); completions come
+//!   back through [`PortHost`] from any poll.
+//! - `HwInterrupt`, `HwMSInterruptRoutine`, the timer: poll the initiator and ask for
+//!   the timer again at its next deadline ([`miniport::Scheduler`]).
 
-use core::mem::{align_of, size_of};
-use core::ptr;
+use core::mem::{MaybeUninit, align_of, size_of};
+use core::ptr::{self, addr_of_mut};
+
+use fabboot_hca::dma::DmaRegion;
+use fabboot_hca::plan::PAGE;
+use fabboot_hca::timer;
 
 use super::abi::*;
 use super::bar::MappedBar;
 use super::imports::{self, FLAVOUR};
-use super::{Flavour, config};
-use crate::adapter::{self, Found, PortServices};
+use super::{Flavour, cfgblock, config};
+use crate::adapter::{self, PortServices};
+use crate::bootcfg;
 use crate::event::Event;
+use crate::initiator::{Config, Host, Initiator, Outcome, StartFault};
+use crate::miniport::hal::{PortHal, Stall};
+use crate::miniport::srb::{self, SrbFields};
+use crate::miniport::table::SrbTable;
+use crate::miniport::{self, Port, SRB_SLOTS, Scheduler, Started, TimerRequest};
 use crate::pci;
 
+/// The port's stall, for the access layer.
+struct PortStall;
+
+impl Stall for PortStall {
+    fn stall_us(&self, us: u32) {
+        imports::stall(us);
+    }
+}
+
+/// The access layer's platform in the images.
+type ImageHal = PortHal<MappedBar, PortStall>;
+
 /// The miniport's per-adapter state, kept in the port's device extension. Written by
-/// `HwFindAdapter` when it returns `SP_RETURN_FOUND`; the port calls no other routine
-/// for an adapter before that.
+/// `HwFindAdapter` before it returns `SP_RETURN_FOUND`; the port calls no other routine
+/// for an adapter before that. The port serialises every routine that touches it
+/// (scsiport by its interrupt lock; storport by running the miniport half duplex,
+/// [`config::describe_adapter`]); `HwBuildIo`, which runs beside them, does not.
 struct DeviceExtension {
-    found: Found<MappedBar>,
+    /// Whether the port's timer drives the initiator (everywhere but the dump stack,
+    /// which has no timer; NTLDR ignores the request and polls `HwInterrupt`).
+    timers: bool,
+    /// Whether the HCA's completion interrupts are armed after each poll: storport's
+    /// kernel instance only (message-signalled; NTLDR, the dump stack and scsiport take
+    /// no message, and a polled driver arms nothing).
+    interrupts: bool,
+    /// SRBs in flight, by the initiator's handle.
+    srbs: SrbTable<*mut SCSI_REQUEST_BLOCK, SRB_SLOTS>,
+    /// The port's one timer.
+    scheduler: Scheduler,
+    /// Whether `initiator` holds a started initiator.
+    started: bool,
+    /// The initiator, once started (it owns the HCA's BAR and the DMA region).
+    initiator: MaybeUninit<Initiator<ImageHal>>,
+}
+
+/// The members of [`DeviceExtension`] a callback works with.
+struct Parts<'a> {
+    timers: bool,
+    interrupts: bool,
+    srbs: &'a mut SrbTable<*mut SCSI_REQUEST_BLOCK, SRB_SLOTS>,
+    scheduler: &'a mut Scheduler,
+    initiator: Option<&'a mut Initiator<ImageHal>>,
+}
+
+impl DeviceExtension {
+    fn parts(&mut self) -> Parts<'_> {
+        let initiator = if self.started {
+            // SAFETY: `started` is set only after HwFindAdapter wrote the initiator.
+            Some(unsafe { self.initiator.assume_init_mut() })
+        } else {
+            None
+        };
+        Parts {
+            timers: self.timers,
+            interrupts: self.interrupts,
+            srbs: &mut self.srbs,
+            scheduler: &mut self.scheduler,
+            initiator,
+        }
+    }
 }
 
 // Port drivers allocate extensions from non-paged pool, 8-byte aligned at least.
@@ -29,6 +107,13 @@ static DEVICE_IDS: [[u8; 4]; pci::DEVICE_IDS.len()] = pci::DEVICE_ID_STRINGS;
 
 /// Most access ranges `HwFindAdapter` looks at (we ask for one: BAR0).
 const MAX_RANGES: usize = 4;
+
+/// Longest `ArgumentString` read (a longer one is cut here).
+const MAX_ARGUMENT_LEN: usize = 512;
+
+/// Bytes of DMA memory asked of the port: the initiator's region, and a page to align
+/// it (the dump stack's region and some uncached extensions are not page aligned).
+const DMA_ASK: usize = Initiator::<ImageHal>::region_len() + PAGE;
 
 fn hw_initialization_data(device_id: Option<&'static [u8; 4]>) -> HW_INITIALIZATION_DATA {
     let mut d = HW_INITIALIZATION_DATA::zeroed();
@@ -128,9 +213,162 @@ impl PortServices for Services {
     }
 
     fn log(&mut self, event: Event) {
-        // SAFETY: the extension the port passed to HwFindAdapter.
-        unsafe { imports::log_error(self.extension, event.error_code(), event.unique_id()) }
+        log(self.extension, event);
     }
+}
+
+fn log(extension: PVOID, event: Event) {
+    // SAFETY: `extension` is the adapter's device extension, passed to the callback
+    // that calls this.
+    unsafe { imports::log_error(extension, event.error_code(), event.unique_id()) }
+}
+
+/// The port as the initiator's host: completions go back to their SRBs, events to the
+/// event log.
+struct PortHost<'a> {
+    extension: PVOID,
+    srbs: &'a mut SrbTable<*mut SCSI_REQUEST_BLOCK, SRB_SLOTS>,
+    completed: usize,
+}
+
+impl<'a> PortHost<'a> {
+    fn new(extension: PVOID, srbs: &'a mut SrbTable<*mut SCSI_REQUEST_BLOCK, SRB_SLOTS>) -> Self {
+        PortHost {
+            extension,
+            srbs,
+            completed: 0,
+        }
+    }
+}
+
+impl Host for PortHost<'_> {
+    fn complete(&mut self, user: u32, outcome: &Outcome) {
+        let Some(srb) = self.srbs.take(user) else {
+            return;
+        };
+        // SAFETY: the SRB was in the table, so the port gave it to HwStartIo and it
+        // has not been completed; taking it out ends the miniport's use of it.
+        unsafe { finish(self.extension, srb, outcome) };
+        self.completed += 1;
+    }
+
+    fn log(&mut self, event: Event) {
+        log(self.extension, event);
+    }
+}
+
+impl Port<*mut SCSI_REQUEST_BLOCK> for PortHost<'_> {
+    fn srbs(&mut self) -> &mut SrbTable<*mut SCSI_REQUEST_BLOCK, SRB_SLOTS> {
+        self.srbs
+    }
+}
+
+/// Writes an SRB's end (status, SCSI status, bytes moved, autosense) and completes it.
+///
+/// # Safety
+/// `srb` is an SRB the port gave this miniport that has not been completed; it is not
+/// touched afterwards.
+unsafe fn finish(extension: PVOID, srb: *mut SCSI_REQUEST_BLOCK, outcome: &Outcome) {
+    // SAFETY: the caller's contract: the SRB is ours until it is completed below.
+    let r = unsafe { &mut *srb };
+    let capacity = if r.SenseInfoBuffer.is_null() {
+        0
+    } else {
+        r.SenseInfoBufferLength
+    };
+    let c = srb::completion(outcome, r.DataTransferLength, r.SrbFlags, capacity);
+    if c.sense_len > 0 {
+        let n = usize::from(c.sense_len);
+        let sense = outcome.sense().get(..n).unwrap_or(&[]);
+        // SAFETY: SenseInfoBuffer is mapped for SenseInfoBufferLength bytes (both
+        // ports map sense buffers); `n` is at most that (srb::completion) and at most
+        // the outcome's sense.
+        unsafe {
+            ptr::copy_nonoverlapping(sense.as_ptr(), r.SenseInfoBuffer.cast::<u8>(), sense.len())
+        };
+        r.SenseInfoBufferLength = c.sense_len;
+    }
+    r.SrbStatus = c.srb_status;
+    r.ScsiStatus = c.scsi_status;
+    r.DataTransferLength = c.transferred;
+    // SAFETY: the caller's contract.
+    unsafe { imports::complete(extension, srb) };
+}
+
+/// The adapter's state.
+///
+/// # Safety
+/// `extension` is the device extension of an adapter `HwFindAdapter` found, inside a
+/// callback the port serialises with the others that touch it.
+unsafe fn state<'a>(extension: PVOID) -> &'a mut DeviceExtension {
+    // SAFETY: the caller's contract; HwFindAdapter initialised every member.
+    unsafe { &mut *extension.cast::<DeviceExtension>() }
+}
+
+/// The port's `ArgumentString` up to its NUL (at most [`MAX_ARGUMENT_LEN`] bytes);
+/// `None` for NULL.
+///
+/// # Safety
+/// `s` is null or a NUL-terminated string that stays valid during `HwFindAdapter`.
+unsafe fn c_string<'a>(s: *const u8) -> Option<&'a [u8]> {
+    if s.is_null() {
+        return None;
+    }
+    let mut len = 0;
+    while len < MAX_ARGUMENT_LEN {
+        // SAFETY: every byte up to and including the NUL is readable (caller's
+        // contract), and the loop stops at the NUL.
+        if unsafe { s.wrapping_add(len).read() } == 0 {
+            break;
+        }
+        len += 1;
+    }
+    // SAFETY: the `len` bytes before the NUL (or the cut) were just read.
+    Some(unsafe { core::slice::from_raw_parts(s, len) })
+}
+
+/// The DMA region: `DumpRegion` in dump mode, else the uncached extension; aligned to
+/// a page. The error is the detail of [`Event::NoDmaMemory`].
+///
+/// # Safety
+/// Inside `HwFindAdapter`, with its extension and configuration, after the
+/// configuration describes the adapter.
+unsafe fn dma_region(
+    extension: PVOID,
+    cfg: &mut PORT_CONFIGURATION_INFORMATION,
+    dump: bool,
+) -> Result<DmaRegion, u16> {
+    let (va, pa, len) = if dump {
+        let r = cfg.DumpRegion;
+        let len = usize::try_from(r.Length).unwrap_or(0);
+        if r.VirtualBase.is_null() || len < DMA_ASK {
+            return Err(3);
+        }
+        (r.VirtualBase, r.PhysicalBase as u64, len)
+    } else {
+        let ask = ULONG::try_from(DMA_ASK).map_err(|_| 2u16)?;
+        // SAFETY: the caller's contract.
+        let va = unsafe { imports::uncached_extension(extension, cfg, ask) };
+        if va.is_null() {
+            return Err(1);
+        }
+        // SAFETY: `va` is the start of the uncached extension.
+        let (pa, contiguous) = unsafe { imports::physical_address(extension, ptr::null_mut(), va) };
+        if usize::try_from(contiguous).unwrap_or(0) < DMA_ASK {
+            return Err(2);
+        }
+        (va, pa, DMA_ASK)
+    };
+    let skip = (PAGE - (pa % PAGE as u64) as usize) % PAGE;
+    let region_len = Initiator::<ImageHal>::region_len();
+    if skip + region_len > len {
+        return Err(2);
+    }
+    // SAFETY: `va..va + len` is memory the port gave this adapter for DMA, physically
+    // contiguous from `pa` (checked above for the uncached extension; DumpRegion is so
+    // by definition), valid for the adapter's life, and reached only through this
+    // region; `skip + region_len <= len`.
+    unsafe { DmaRegion::new(va.wrapping_add(skip), region_len, pa + skip as u64) }.ok_or(2)
 }
 
 /// `HwFindAdapter` (scsiport's `Again` is storport's `Reserved3`).
@@ -138,7 +376,7 @@ unsafe extern "system" fn hw_find_adapter(
     extension: PVOID,
     _context: PVOID,
     _bus_information: PVOID,
-    _argument_string: *mut u8,
+    argument_string: *mut u8,
     config_info: *mut PORT_CONFIGURATION_INFORMATION,
     again: *mut BOOLEAN,
 ) -> ULONG {
@@ -151,6 +389,17 @@ unsafe extern "system" fn hw_find_adapter(
     let Some(cfg) = (unsafe { config_info.as_mut() }) else {
         return SP_RETURN_ERROR;
     };
+
+    // SAFETY: the port's ArgumentString is NULL or a NUL-terminated string.
+    let arguments = unsafe { c_string(argument_string) };
+    let boot = match bootcfg::resolve(arguments, &cfgblock::read()) {
+        Ok((boot, _)) => boot,
+        Err(e) => {
+            log(extension, e.event());
+            return SP_RETURN_NOT_FOUND;
+        }
+    };
+
     let mut ranges = [ACCESS_RANGE::zeroed(); MAX_RANGES];
     let count = usize::try_from(cfg.NumberOfAccessRanges).map_or(0, |n| n.min(MAX_RANGES));
     if !cfg.AccessRanges.is_null() {
@@ -164,63 +413,354 @@ unsafe extern "system" fn hw_find_adapter(
         bus: cfg.SystemIoBusNumber,
         slot: cfg.SlotNumber,
     };
-    match adapter::find_adapter(&mut services, ranges.get(..count).unwrap_or(&[])) {
-        Ok(found) => {
-            config::describe_adapter(cfg, FLAVOUR);
-            // SAFETY: the extension is DeviceExtensionSize bytes of suitably aligned
-            // memory the port allocated for this adapter; nothing else refers to it.
-            unsafe {
-                extension
-                    .cast::<DeviceExtension>()
-                    .write(DeviceExtension { found })
+    let found = match adapter::find_adapter(&mut services, ranges.get(..count).unwrap_or(&[])) {
+        Ok(found) => found,
+        Err(e) => return e.sp_return(),
+    };
+    let bar_base = found.bar.base();
+    let release = |event: Event| {
+        log(extension, event);
+        // SAFETY: the BAR was mapped for this adapter and nothing uses it any more.
+        unsafe { imports::unmap(extension, bar_base) };
+    };
+
+    let dump = config::dump_mode(cfg, FLAVOUR);
+    config::describe_adapter(
+        cfg,
+        FLAVOUR,
+        fabboot_srp::cmd::MAX_DESC_COUNT,
+        Some(hw_ms_interrupt),
+    );
+    // SAFETY: inside HwFindAdapter, after describe_adapter.
+    let dma = match unsafe { dma_region(extension, cfg, dump) } {
+        Ok(dma) => dma,
+        Err(why) => {
+            release(Event::NoDmaMemory { why });
+            return SP_RETURN_ERROR;
+        }
+    };
+    if !dump && config::has_dump_members(cfg) {
+        cfg.RequestedDumpBufferSize = DMA_ASK as ULONG;
+    }
+
+    // The seed of the initiator's choices (CM comm IDs, PSNs): the device's free-running
+    // timer, so that two instances (the loader's and the kernel's, or a crash dump's)
+    // do not reuse each other's connection identifiers, and where the function sits.
+    let ticks = timer::read(&found.bar).unwrap_or(0);
+    let seed = (ticks ^ ticks >> 32) as u32
+        ^ cfg.SystemIoBusNumber << 24
+        ^ cfg.SlotNumber << 16
+        ^ u32::from(dump) << 1
+        ^ u32::from(FLAVOUR == Flavour::Scsiport);
+    let hal = PortHal::new(found.bar, PortStall, 0);
+
+    let ext = extension.cast::<DeviceExtension>();
+    // The extension is DeviceExtensionSize bytes of suitably aligned memory the port
+    // allocated for this adapter, which nothing else refers to. Each member but the
+    // initiator is written where it lies (the initiator is written once started).
+    // SAFETY: (each block below) `ext` points into that memory.
+    let timers = unsafe { addr_of_mut!((*ext).timers) };
+    // SAFETY: as above.
+    let interrupts = unsafe { addr_of_mut!((*ext).interrupts) };
+    // SAFETY: as above.
+    let srbs = unsafe { addr_of_mut!((*ext).srbs) };
+    // SAFETY: as above.
+    let scheduler = unsafe { addr_of_mut!((*ext).scheduler) };
+    // SAFETY: as above.
+    let started = unsafe { addr_of_mut!((*ext).started) };
+    // SAFETY: a member of the extension, written before it is read.
+    unsafe { timers.write(!dump) };
+    // SAFETY: as above.
+    unsafe { interrupts.write(FLAVOUR == Flavour::Storport && !dump) };
+    // SAFETY: as above.
+    unsafe { srbs.write(SrbTable::new()) };
+    // SAFETY: as above.
+    unsafe { scheduler.write(Scheduler::new()) };
+    // SAFETY: as above.
+    unsafe { started.write(false) };
+    // SAFETY: every member but the initiator (a MaybeUninit, with `started` false) is
+    // initialised; the port calls nothing else for this adapter during HwFindAdapter.
+    let state = unsafe { &mut *ext };
+    let DeviceExtension {
+        srbs,
+        started,
+        initiator,
+        ..
+    } = state;
+    let mut host = PortHost::new(extension, srbs);
+    let init = match Initiator::start(hal, dma, Config::new(boot.target, seed), 0, &mut host) {
+        Ok(init) => initiator.write(init),
+        Err(StartFault::RegionTooSmall { .. }) => {
+            release(Event::NoDmaMemory { why: 2 });
+            return SP_RETURN_ERROR;
+        }
+        Err(StartFault::Post(_)) => {
+            release(Event::HcaBringupFailed { status: 0xFFFC });
+            return SP_RETURN_ERROR;
+        }
+        // Bring-up failures were logged by the initiator.
+        Err(StartFault::Bringup(_) | StartFault::Resources(_)) => {
+            // SAFETY: as in `release`.
+            unsafe { imports::unmap(extension, bar_base) };
+            return SP_RETURN_ERROR;
+        }
+    };
+
+    // NTLDR (scsiport) and the dump stack send their first SRB right after
+    // HwInitialize and poll without timers: the disk must be there before.
+    if FLAVOUR == Flavour::Scsiport || dump {
+        if let Err(e) = miniport::wait_until_ready(init, &mut host, miniport::READY_WAIT_US) {
+            let state = match e {
+                miniport::WaitError::Failed => crate::initiator::State::Failed,
+                miniport::WaitError::TimedOut(s) => s,
             };
-            SP_RETURN_FOUND
+            // The port takes the DMA memory back: the device must stop using it.
+            let _ = init.teardown();
+            release(Event::NotConnected {
+                state: miniport::state_code(state),
+            });
+            return SP_RETURN_NOT_FOUND;
         }
-        Err(e) => e.sp_return(),
+        // What the login settled: a direct-only target takes one piece per request.
+        config::describe_adapter(cfg, FLAVOUR, init.max_sg(), Some(hw_ms_interrupt));
     }
+    *started = true;
+    SP_RETURN_FOUND
 }
 
-/// `HwInitialize`: the adapter is usable if its function still answers with firmware we
-/// speak; until a target is connected it answers every request honestly
-/// ([`adapter::srb_status_without_target`]).
+/// Polls the initiator and keeps the port's timer on its next deadline; returns the
+/// SRBs completed.
+fn service(state: &mut DeviceExtension, extension: PVOID, now_us: u64) -> usize {
+    let Parts {
+        timers,
+        interrupts,
+        srbs,
+        scheduler,
+        initiator,
+    } = state.parts();
+    let Some(init) = initiator else {
+        return 0;
+    };
+    let mut host = PortHost::new(extension, srbs);
+    let wake = init.poll(now_us, &mut host);
+    let completed = host.completed;
+    if timers {
+        // The next completion or event raises the EQ's message; if arming fails, the
+        // timer polls.
+        let interrupts = interrupts && init.arm_interrupts().is_ok();
+        let every = miniport::poll_interval(init.state(), srbs.len(), interrupts);
+        let us = match scheduler.plan(now_us, wake, every) {
+            Some(TimerRequest::Arm(us)) => us,
+            Some(TimerRequest::Cancel) => 0,
+            None => return completed,
+        };
+        // SAFETY: inside a port callback for this adapter; hw_timer takes the same
+        // extension.
+        unsafe { imports::request_timer(extension, hw_timer, us) };
+    }
+    completed
+}
+
+/// The time at the start of a callback (one read of the device's timer), or `None`
+/// before the initiator started.
+fn tick(state: &mut DeviceExtension) -> Option<u64> {
+    state.parts().initiator.map(|i| i.hal().tick())
+}
+
+/// `HwInitialize`: the function must still answer with firmware we speak; then the
+/// initiator is polled once, which (under the kernel) arms the timer that drives it.
+/// In the loader and the dump stack the disk must be usable on return.
 unsafe extern "system" fn hw_initialize(extension: PVOID) -> BOOLEAN {
-    // SAFETY: HwFindAdapter wrote the extension before returning SP_RETURN_FOUND, and the
-    // port calls HwInitialize only for an adapter it found.
-    let state = unsafe { &*extension.cast::<DeviceExtension>() };
-    match adapter::initialize(&state.found) {
-        Ok(()) => 1,
-        Err(event) => {
-            // SAFETY: the adapter's own extension.
-            unsafe { imports::log_error(extension, event.error_code(), event.unique_id()) };
-            0
-        }
+    // SAFETY: the port calls HwInitialize only for an adapter HwFindAdapter found.
+    let state = unsafe { state(extension) };
+    let Some(init) = state.parts().initiator else {
+        return 0;
+    };
+    if let Err(event) = adapter::recheck(init.hal().bar()) {
+        log(extension, event);
+        return 0;
     }
+    let now = init.hal().tick();
+    service(state, extension, now);
+    1
 }
 
-/// `HwBuildIo` (storport): nothing to prepare outside the StartIo lock yet.
+/// `HwBuildIo` (storport, outside the StartIo lock): nothing is prepared here, so that
+/// only serialised routines touch the initiator.
 unsafe extern "system" fn hw_build_io(_extension: PVOID, _srb: *mut SCSI_REQUEST_BLOCK) -> BOOLEAN {
     1
 }
 
-/// `HwStartIo`: completes the request with the status it gets while no target is
-/// connected.
+/// The SRB members the miniport reads.
+///
+/// # Safety
+/// `srb` is an SRB the port gave this miniport and has not been completed.
+unsafe fn fields(srb: *const SCSI_REQUEST_BLOCK) -> SrbFields {
+    // SAFETY: the caller's contract.
+    let r = unsafe { &*srb };
+    SrbFields {
+        function: r.Function,
+        path_id: r.PathId,
+        target: r.TargetId,
+        lun: r.Lun,
+        cdb_len: r.CdbLength,
+        cdb: r.Cdb,
+        flags: r.SrbFlags,
+        transfer_len: r.DataTransferLength,
+    }
+}
+
+/// Whether the SRB moves data (and so has a buffer to describe).
+fn moves_data(f: &SrbFields) -> bool {
+    f.function == SRB_FUNCTION_EXECUTE_SCSI
+        && f.transfer_len > 0
+        && f.flags & (SRB_FLAGS_DATA_IN | SRB_FLAGS_DATA_OUT) != 0
+}
+
+/// `HwStartIo`: the SRB goes to the initiator (or is answered at once); then the
+/// initiator is polled, and scsiport is told it may send the next request.
 unsafe extern "system" fn hw_start_io(extension: PVOID, srb: *mut SCSI_REQUEST_BLOCK) -> BOOLEAN {
-    // SAFETY: the port hands over an SRB it owns until we complete it.
-    let Some(request) = (unsafe { srb.as_mut() }) else {
+    if srb.is_null() {
         return 1;
+    }
+    // SAFETY: the port calls HwStartIo only for an adapter HwFindAdapter found.
+    let state = unsafe { state(extension) };
+    // SAFETY: the port hands over an SRB it owns until we complete it.
+    let f = unsafe { fields(srb) };
+    let started = match tick(state) {
+        Some(now) => {
+            let Parts {
+                srbs, initiator, ..
+            } = state.parts();
+            let started = match initiator {
+                Some(init) => {
+                    let mut host = PortHost::new(extension, srbs);
+                    // SAFETY: the SRB is ours until completed; its buffer is described
+                    // only when it moves data.
+                    unsafe { start(init, now, &f, srb, extension, &mut host) }
+                }
+                None => Started::Done(SRB_STATUS_NO_DEVICE),
+            };
+            service(state, extension, now);
+            started
+        }
+        None => Started::Done(SRB_STATUS_NO_DEVICE),
     };
-    request.SrbStatus = adapter::srb_status_without_target(request.Function);
-    // SAFETY: completing the SRB the port just gave us; it is not touched afterwards.
-    unsafe { imports::complete(extension, srb) };
+    if let Started::Done(status) = started {
+        // SAFETY: the SRB was not handed to the initiator: it is still ours.
+        unsafe { (*srb).SrbStatus = status };
+        // SAFETY: as above; it is not touched afterwards.
+        unsafe { imports::complete(extension, srb) };
+    }
+    // SAFETY: inside HwStartIo for this adapter.
+    unsafe { imports::next_request(extension) };
     1
 }
 
-/// `HwInterrupt`: the driver enables no interrupt source, so no interrupt is ours.
-unsafe extern "system" fn hw_interrupt(_extension: PVOID) -> BOOLEAN {
-    0
+/// [`miniport::start_io`] with the SRB's buffer described the flavour's way: storport's
+/// scatter-gather list (READ/WRITE buffers have no CPU mapping), scsiport's
+/// `ScsiPortGetPhysicalAddress` on the buffer's virtual address.
+///
+/// # Safety
+/// `srb` is an SRB the port gave this miniport and has not been completed.
+unsafe fn start(
+    init: &mut Initiator<ImageHal>,
+    now: u64,
+    f: &SrbFields,
+    srb: *mut SCSI_REQUEST_BLOCK,
+    extension: PVOID,
+    host: &mut PortHost<'_>,
+) -> Started {
+    #[cfg(feature = "storport")]
+    {
+        let list = if moves_data(f) {
+            // SAFETY: the caller's contract.
+            unsafe { imports::scatter_gather_list(extension, srb) }
+        } else {
+            ptr::null_mut()
+        };
+        let count = if list.is_null() {
+            0
+        } else {
+            // SAFETY: a non-null list from the port has its header.
+            unsafe { (*list).NumberOfElements }
+        };
+        // The elements follow the header (a null list has none, and this pointer is
+        // then never read).
+        let first = list
+            .cast::<u8>()
+            .wrapping_add(core::mem::offset_of!(STOR_SCATTER_GATHER_LIST, List))
+            .cast::<STOR_SCATTER_GATHER_ELEMENT>();
+        let elements = (0..count).map(move |i| {
+            // SAFETY: `i < NumberOfElements`: the element lies in the port's list, which
+            // stays valid until the SRB is completed.
+            let e = unsafe { first.wrapping_add(i as usize).read() };
+            crate::initiator::Segment {
+                phys: e.PhysicalAddress as u64,
+                len: e.Length,
+            }
+        });
+        let segments = miniport::segments::clip(elements, f.transfer_len);
+        miniport::start_io(init, now, f, srb, segments, host)
+    }
+    #[cfg(feature = "scsiport")]
+    {
+        // SAFETY: the caller's contract.
+        let buffer = unsafe { (*srb).DataBuffer }.cast::<u8>();
+        let len = if moves_data(f) && !buffer.is_null() {
+            f.transfer_len
+        } else {
+            0
+        };
+        let segments = miniport::segments::BufferWalk::new(len, |offset| {
+            // SAFETY: `offset < DataTransferLength`: the address lies in the SRB's
+            // buffer, which scsiport resolves for this SRB until it is completed.
+            let (pa, contiguous) = unsafe {
+                imports::physical_address(extension, srb, buffer.wrapping_add(offset as usize))
+            };
+            Some((pa, contiguous))
+        });
+        miniport::start_io(init, now, f, srb, segments, host)
+    }
 }
 
-/// `HwResetBus`: no request is ever outstanding, so there is nothing to reset.
+/// `HwInterrupt`: the loader calls it every 100 ms while an SRB is outstanding, the dump
+/// stack polls it, the kernel calls it for a line interrupt. Claims the interrupt when
+/// it completed something.
+unsafe extern "system" fn hw_interrupt(extension: PVOID) -> BOOLEAN {
+    // SAFETY: the port calls HwInterrupt only for an adapter HwFindAdapter found.
+    let state = unsafe { state(extension) };
+    let Some(now) = tick(state) else {
+        return 0;
+    };
+    BOOLEAN::from(service(state, extension, now) > 0)
+}
+
+/// `HwMSInterruptRoutine` (storport, message-signalled interrupts): every message
+/// polls the initiator.
+unsafe extern "system" fn hw_ms_interrupt(extension: PVOID, _message_id: ULONG) -> BOOLEAN {
+    // SAFETY: as for HwInterrupt.
+    let state = unsafe { state(extension) };
+    let Some(now) = tick(state) else {
+        return 0;
+    };
+    service(state, extension, now);
+    1
+}
+
+/// The port's timer (`RequestTimerCall`): polls the initiator, which asks for the next.
+unsafe extern "system" fn hw_timer(extension: PVOID) {
+    // SAFETY: the port calls the timer only for the adapter that asked for it.
+    let state = unsafe { state(extension) };
+    state.scheduler.fired();
+    let Some(now) = tick(state) else {
+        return;
+    };
+    service(state, extension, now);
+}
+
+/// `HwResetBus`: commands in flight end normally, or fail for retry when the channel
+/// is rebuilt; none is ended early (the target may still write its buffer).
 unsafe extern "system" fn hw_reset_bus(_extension: PVOID, _path_id: ULONG) -> BOOLEAN {
     1
 }

@@ -4,7 +4,7 @@
 //! `_ScsiPortInitialize@16`). Each image imports from its own port driver only.
 //!
 //! Every function here is a thin `unsafe fn` over one import with the port's contract as
-//! its safety condition; [`complete`] adds the notifications a completion needs.
+//! its safety condition.
 
 use super::abi::*;
 
@@ -58,6 +58,18 @@ mod ffi {
             error_code: ULONG,
             unique_id: ULONG,
         );
+        pub fn ScsiPortGetUncachedExtension(
+            extension: PVOID,
+            config: *mut PORT_CONFIGURATION_INFORMATION,
+            length: ULONG,
+        ) -> PVOID;
+        pub fn ScsiPortGetPhysicalAddress(
+            extension: PVOID,
+            srb: *mut SCSI_REQUEST_BLOCK,
+            virtual_address: PVOID,
+            length: *mut ULONG,
+        ) -> PHYSICAL_ADDRESS;
+        pub fn ScsiPortStallExecution(delay: ULONG);
     }
 
     #[cfg_attr(
@@ -80,9 +92,12 @@ mod ffi {
     pub use ScsiPortFreeDeviceBase as FreeDeviceBase;
     pub use ScsiPortGetBusData as GetBusData;
     pub use ScsiPortGetDeviceBase as GetDeviceBase;
+    pub use ScsiPortGetPhysicalAddress as GetPhysicalAddress;
+    pub use ScsiPortGetUncachedExtension as GetUncachedExtension;
     pub use ScsiPortInitialize as Initialize;
     pub use ScsiPortLogError as LogError;
     pub use ScsiPortNotification as Notification;
+    pub use ScsiPortStallExecution as StallExecution;
 }
 
 #[cfg(feature = "storport")]
@@ -135,6 +150,22 @@ mod ffi {
             error_code: ULONG,
             unique_id: ULONG,
         );
+        pub fn StorPortGetUncachedExtension(
+            extension: PVOID,
+            config: *mut PORT_CONFIGURATION_INFORMATION,
+            length: ULONG,
+        ) -> PVOID;
+        pub fn StorPortGetPhysicalAddress(
+            extension: PVOID,
+            srb: *mut SCSI_REQUEST_BLOCK,
+            virtual_address: PVOID,
+            length: *mut ULONG,
+        ) -> PHYSICAL_ADDRESS;
+        pub fn StorPortStallExecution(delay: ULONG);
+        pub fn StorPortGetScatterGatherList(
+            extension: PVOID,
+            srb: *mut SCSI_REQUEST_BLOCK,
+        ) -> *mut STOR_SCATTER_GATHER_LIST;
     }
 
     #[cfg_attr(
@@ -157,9 +188,13 @@ mod ffi {
     pub use StorPortFreeDeviceBase as FreeDeviceBase;
     pub use StorPortGetBusData as GetBusData;
     pub use StorPortGetDeviceBase as GetDeviceBase;
+    pub use StorPortGetPhysicalAddress as GetPhysicalAddress;
+    pub use StorPortGetScatterGatherList as GetScatterGatherList;
+    pub use StorPortGetUncachedExtension as GetUncachedExtension;
     pub use StorPortInitialize as Initialize;
     pub use StorPortLogError as LogError;
     pub use StorPortNotification as Notification;
+    pub use StorPortStallExecution as StallExecution;
 }
 
 /// The port driver this image is built for.
@@ -247,7 +282,7 @@ pub unsafe fn log_error(extension: PVOID, error_code: ULONG, unique_id: ULONG) {
     }
 }
 
-/// Hands a finished request back to the port (and, for scsiport, asks for the next).
+/// Hands a finished request back to the port (`RequestComplete`).
 ///
 /// # Safety
 /// `srb` was given to this miniport by the port and has not been completed; the
@@ -255,8 +290,82 @@ pub unsafe fn log_error(extension: PVOID, error_code: ULONG, unique_id: ULONG) {
 pub unsafe fn complete(extension: PVOID, srb: *mut SCSI_REQUEST_BLOCK) {
     // SAFETY: the caller's contract; RequestComplete takes the SRB as its one argument.
     unsafe { ffi::Notification(RequestComplete, extension, srb) };
+}
+
+/// Tells scsiport the miniport can take another request (`NextRequest`); storport
+/// needs no such notification.
+///
+/// # Safety
+/// `extension` is the adapter's device extension, inside a port callback.
+pub unsafe fn next_request(extension: PVOID) {
     if FLAVOUR == super::Flavour::Scsiport {
         // SAFETY: NextRequest takes no argument beyond the extension.
         unsafe { ffi::Notification(NextRequest, extension) };
     }
+}
+
+/// Asks the port to call `timer` in `us` microseconds (`RequestTimerCall`; one timer
+/// per adapter: a new request replaces the pending one, 0 cancels it).
+///
+/// # Safety
+/// `extension` is the adapter's device extension, inside a port callback; `timer` may
+/// be called with it at any later time.
+pub unsafe fn request_timer(extension: PVOID, timer: unsafe extern "system" fn(PVOID), us: ULONG) {
+    // SAFETY: the caller's contract; RequestTimerCall takes the routine and the delay.
+    unsafe { ffi::Notification(RequestTimerCall, extension, timer, us) };
+}
+
+/// `*PortGetUncachedExtension`: `length` bytes of memory shared with the device, or
+/// null.
+///
+/// # Safety
+/// Only inside `HwFindAdapter`, with its extension and configuration, once the
+/// configuration describes the adapter's DMA (scsiport builds its adapter object
+/// from it).
+pub unsafe fn uncached_extension(
+    extension: PVOID,
+    config: *mut PORT_CONFIGURATION_INFORMATION,
+    length: ULONG,
+) -> *mut u8 {
+    // SAFETY: the caller's contract.
+    unsafe { ffi::GetUncachedExtension(extension, config, length) }.cast()
+}
+
+/// `*PortGetPhysicalAddress`: the bus address of `va` and how many bytes are
+/// physically contiguous from it. `srb` is null for the uncached extension, else the
+/// SRB whose data buffer `va` lies in (scsiport).
+///
+/// # Safety
+/// `extension` is the adapter's device extension; `va` lies in the uncached extension
+/// or in `srb`'s data buffer.
+pub unsafe fn physical_address(
+    extension: PVOID,
+    srb: *mut SCSI_REQUEST_BLOCK,
+    va: *mut u8,
+) -> (u64, u32) {
+    let mut length: ULONG = 0;
+    // SAFETY: the caller's contract; `length` is a local the port writes.
+    let pa = unsafe { ffi::GetPhysicalAddress(extension, srb, va.cast(), &mut length) };
+    (pa as u64, length)
+}
+
+/// `*PortStallExecution`: busy-waits `us` microseconds.
+pub fn stall(us: u32) {
+    // SAFETY: a busy wait with no pointer argument, callable at any IRQL the miniport
+    // runs at.
+    unsafe { ffi::StallExecution(us) }
+}
+
+/// `StorPortGetScatterGatherList`: the physical pieces of `srb`'s data buffer, or
+/// null.
+///
+/// # Safety
+/// `srb` is an SRB the port gave this miniport and has not been completed.
+#[cfg(feature = "storport")]
+pub unsafe fn scatter_gather_list(
+    extension: PVOID,
+    srb: *mut SCSI_REQUEST_BLOCK,
+) -> *mut STOR_SCATTER_GATHER_LIST {
+    // SAFETY: the caller's contract.
+    unsafe { ffi::GetScatterGatherList(extension, srb) }
 }

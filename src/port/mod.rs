@@ -3,10 +3,11 @@
 //! * [`abi`]: `#[repr(C)]` structures, callback types and constants shared with
 //!   scsiport and storport, each size and offset checked ([`layout`]).
 //! * [`config`]: what `HwFindAdapter` tells the port about the adapter (safe code).
-//! * `imports`, `entry`, `bar`, `rt` (Windows images only): the port's entry points
-//!   imported with `raw-dylib`, `DriverEntry` and the `Hw*` callbacks, BAR0 register
-//!   access, and the runtime the image carries itself (`memcpy` and friends, the panic
-//!   handler). Every `unsafe` block there states why it is sound.
+//! * `imports`, `entry`, `bar`, `cfgblock`, `rt` (Windows images only): the port's
+//!   entry points imported with `raw-dylib`, `DriverEntry` and the `Hw*` callbacks,
+//!   BAR0 register access, the embedded configuration block, and the runtime the image
+//!   carries itself (`memcpy` and friends, the panic handler). Every `unsafe` block
+//!   there states why it is sound.
 
 pub mod abi;
 pub mod config;
@@ -14,6 +15,8 @@ pub mod layout;
 
 #[cfg(all(target_os = "windows", any(feature = "storport", feature = "scsiport")))]
 mod bar;
+#[cfg(all(target_os = "windows", any(feature = "storport", feature = "scsiport")))]
+mod cfgblock;
 #[cfg(all(target_os = "windows", any(feature = "storport", feature = "scsiport")))]
 mod entry;
 #[cfg(all(target_os = "windows", any(feature = "storport", feature = "scsiport")))]

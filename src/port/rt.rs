@@ -111,6 +111,56 @@ core::arch::global_asm!(
     "    ret",
 );
 
+// The stack probe the compiler calls before it allocates a frame larger than a page
+// (`__chkstk`, MSVC's convention): the kernel's stacks grow through a guard page, so a
+// frame that skipped a page could land beyond it. Each page of the new frame is
+// touched from the top down. x86_64: the frame size is in `rax`, the caller allocates
+// after the call, every register is kept. i686: the size is in `eax`, the probe itself
+// moves `esp` down by it and returns through the saved return address (`eax` is
+// clobbered, as with MSVC's). No frame of the driver should need this (kernel stacks
+// are 12 KiB on i686); `cargo xtask check-images` reports the largest frame.
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".text",
+    ".globl __chkstk",
+    "__chkstk:",
+    "    push rcx",
+    "    push rax",
+    "    lea rcx, [rsp + 24]",
+    "    mov r10, rcx",
+    "    sub r10, rax",
+    "1:  sub rcx, 4096",
+    "    cmp rcx, r10",
+    "    jb 2f",
+    "    test byte ptr [rcx], 0",
+    "    jmp 1b",
+    "2:  test byte ptr [r10], 0",
+    "    pop rax",
+    "    pop rcx",
+    "    ret",
+);
+
+#[cfg(target_arch = "x86")]
+core::arch::global_asm!(
+    ".text",
+    ".globl __chkstk",
+    "__chkstk:",
+    "    push ecx",
+    "    lea ecx, [esp + 8]",
+    "1:  cmp eax, 4096",
+    "    jb 2f",
+    "    sub ecx, 4096",
+    "    test byte ptr [ecx], 0",
+    "    sub eax, 4096",
+    "    jmp 1b",
+    "2:  sub ecx, eax",
+    "    test byte ptr [ecx], 0",
+    "    mov eax, esp",
+    "    mov esp, ecx",
+    "    mov ecx, [eax]",
+    "    jmp dword ptr [eax + 4]",
+);
+
 #[cfg(target_arch = "x86_64")]
 super::mem::x86_64_mem_routines!("memcpy", "memmove", "memset", "memcmp");
 

@@ -8,7 +8,12 @@
 //! * base relocations present and not stripped (drivers load at any address);
 //! * no section both writable and executable; no TLS directory;
 //! * for i686, no x87/MMX/SSE/AVX instruction in any executable section (NTLDR runs
-//!   before the OS enables SSE; 32-bit kernel code may not touch FPU state unsaved).
+//!   before the OS enables SSE; 32-bit kernel code may not touch FPU state unsaved);
+//! * the embedded configuration block: a section `.fbcfg` of initialised, readable,
+//!   non-executable, non-discardable data holding a valid block (magic `FBCONFIG`,
+//!   version 1, 96 bytes, CRC-32 of bytes 0..92 at 92; layout in the driver's
+//!   `bootcfg::block`, read here by code of its own), and no other valid block in the
+//!   file, so a tool that patches "the" block cannot pick the wrong one.
 //!
 //! After the real images pass, each check is shown to be live: a copy of each image is
 //! broken in the one way the check looks for, and the check must reject it.
@@ -34,6 +39,8 @@ pub struct Facts {
     pub relocations: usize,
     pub imports: Vec<String>,
     pub instructions: usize,
+    /// File offset of the configuration block, and whether it names a target.
+    pub config_block: Option<(usize, bool)>,
 }
 
 /// Checks `data` as the image of `flavour` for `arch` (`"i686"` or `"x86_64"`);
@@ -176,6 +183,37 @@ fn check_as<Pe: ImageNtHeaders>(
         errors.push("has a TLS directory".into());
     }
 
+    // The configuration block.
+    let blocks = config_blocks(data);
+    let mut in_section = false;
+    for section in file.section_table().iter() {
+        if section.raw_name() != b".fbcfg" {
+            continue;
+        }
+        let flags = section.characteristics.get(LE);
+        let want = pe::IMAGE_SCN_CNT_INITIALIZED_DATA | pe::IMAGE_SCN_MEM_READ;
+        if flags & want != want
+            || flags & (pe::IMAGE_SCN_MEM_EXECUTE | pe::IMAGE_SCN_MEM_DISCARDABLE) != 0
+        {
+            errors.push(format!(
+                "configuration block section .fbcfg has flags {flags:#x}: not readable \
+                 initialised data, or executable, or discardable"
+            ));
+        }
+        let start = section.pointer_to_raw_data.get(LE) as usize;
+        let end = start + section.size_of_raw_data.get(LE) as usize;
+        in_section = blocks.iter().any(|(at, _)| (start..end).contains(at));
+    }
+    match blocks.as_slice() {
+        [one] if in_section => facts.config_block = Some(*one),
+        [] => errors.push("no valid configuration block in the image".into()),
+        [_] => errors.push("the configuration block is not in a section .fbcfg".into()),
+        more => errors.push(format!(
+            "{} valid configuration blocks in the image; a patch tool needs exactly one",
+            more.len()
+        )),
+    }
+
     // Sections.
     for section in file.section_table().iter() {
         facts.sections += 1;
@@ -197,6 +235,47 @@ fn check_as<Pe: ImageNtHeaders>(
     }
 
     finish(errors, facts)
+}
+
+/// Magic of the configuration block.
+const CONFIG_MAGIC: &[u8; 8] = b"FBCONFIG";
+/// Bytes of a version-1 configuration block.
+const CONFIG_LEN: usize = 96;
+
+/// Every valid configuration block in `data`: its offset and its "configured" flag.
+fn config_blocks(data: &[u8]) -> Vec<(usize, bool)> {
+    let mut found = Vec::new();
+    for at in 0..data.len().saturating_sub(CONFIG_LEN - 1) {
+        let b = &data[at..at + CONFIG_LEN];
+        if &b[..8] != CONFIG_MAGIC
+            || u16::from_le_bytes([b[8], b[9]]) != 1
+            || usize::from(u16::from_le_bytes([b[10], b[11]])) != CONFIG_LEN
+        {
+            continue;
+        }
+        let stored = u32::from_le_bytes([b[92], b[93], b[94], b[95]]);
+        if stored == crc32_ieee(&b[..92]) {
+            found.push((at, b[12] & 1 != 0));
+        }
+    }
+    found
+}
+
+/// CRC-32 (IEEE 802.3: reflected polynomial 0xEDB88320, initial value and final XOR
+/// all ones).
+fn crc32_ieee(data: &[u8]) -> u32 {
+    let mut crc = u32::MAX;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 fn finish(errors: Vec<String>, facts: Facts) -> Result<Facts, Vec<String>> {
@@ -287,13 +366,19 @@ pub fn check_all() -> Result<(), String> {
             Ok(facts) => {
                 let _ = writeln!(
                     report,
-                    "ok  {:<7} {:<13} {:>7} bytes, {} sections, {} relocations, imports {}{}",
+                    "ok  {:<7} {:<13} {:>7} bytes, {} sections, {} relocations, imports {}, \
+                     configuration block at {:#x} ({}){}",
                     image.target.arch,
                     image.flavour.file,
                     facts.size,
                     facts.sections,
                     facts.relocations,
                     facts.imports.join(","),
+                    facts.config_block.map_or(0, |(at, _)| at),
+                    match facts.config_block {
+                        Some((_, true)) => "configured",
+                        _ => "not configured",
+                    },
                     if facts.instructions > 0 {
                         format!(
                             ", {} instructions free of x87/MMX/SSE/AVX",
@@ -371,6 +456,11 @@ const MUTATIONS: &[Mutation] = &[
         name: "an SSE instruction at the entry",
         expect: "SSE",
         apply: sse_at_entry,
+    },
+    Mutation {
+        name: "damage the configuration block",
+        expect: "configuration block",
+        apply: damage_config_block,
     },
 ];
 
@@ -507,6 +597,16 @@ fn strip_relocs(d: &mut [u8], _: &Image) -> bool {
     true
 }
 
+fn damage_config_block(d: &mut [u8], _: &Image) -> bool {
+    match config_blocks(d).first() {
+        Some(&(at, _)) => {
+            d[at + 20] ^= 0x01;
+            true
+        }
+        None => false,
+    }
+}
+
 fn sse_at_entry(d: &mut [u8], image: &Image) -> bool {
     if image.target.arch != "i686" {
         return false;
@@ -540,6 +640,25 @@ mod tests {
         assert_eq!(pe_checksum(&data, 2), 0x0001 + 8);
         // An odd length pads the last byte with zero.
         assert_eq!(pe_checksum(&[0x10, 0x00, 0, 0, 0, 0, 0x20], 2), 0x30 + 7);
+    }
+
+    #[test]
+    fn config_blocks_are_found_only_when_whole_and_valid() {
+        // The driver's unconfigured block, as `bootcfg::block::UNCONFIGURED` emits it.
+        let mut block = [0u8; CONFIG_LEN];
+        block[..8].copy_from_slice(CONFIG_MAGIC);
+        block[8] = 1;
+        block[10] = CONFIG_LEN as u8;
+        let sum = crc32_ieee(&block[..92]);
+        block[92..].copy_from_slice(&sum.to_le_bytes());
+        assert_eq!(crc32_ieee(b"123456789"), 0xCBF4_3926);
+        let mut data = vec![0u8; 300];
+        data[10..18].copy_from_slice(CONFIG_MAGIC); // a stray magic: not a block
+        data[150..150 + CONFIG_LEN].copy_from_slice(&block);
+        assert_eq!(config_blocks(&data), [(150, false)]);
+        data[170] ^= 1;
+        assert_eq!(config_blocks(&data), []);
+        assert_eq!(config_blocks(&block[..CONFIG_LEN - 1]), []);
     }
 
     #[test]

@@ -10,19 +10,28 @@
 //! * `driver [--sm builtin|opensm] [--pcap FILE] [--ios N] [--large N]`: the driver's
 //!   own initiator (port bring-up, SA path, CM, SRP login, SCSI I/O) linked natively
 //!   against the same subnet; prints the figures of [`fabboot_sim::drive`].
+//! * `boot [--sm builtin|opensm] [--pcap FILE] [--disk IMAGE] [--loader-arch ARCH]
+//!   [--kernel-arch ARCH] [--images DIR] [--report FILE] [--seed N] [--ios N]`: the main
+//!   job. The shipped images in the host emulator boot a machine from the SRP disk:
+//!   NTLDR through `ntbootdd.sys`, then the kernel through `fabboot.sys` with a
+//!   paging-like workload ([`fabboot_sim::boot`]). Exits non-zero on any failure or
+//!   violation.
 
 use std::process::ExitCode;
 
 use fabboot_sim::scenario::{self, Start};
 
 const USAGE: &str = "usage: fabboot-sim <hca-bringup | fabric [--sm builtin|opensm] [--pcap FILE] \
-     | driver [--sm builtin|opensm] [--pcap FILE] [--ios N] [--large N] | help>";
+     | driver [--sm builtin|opensm] [--pcap FILE] [--ios N] [--large N] \
+     | boot [--sm builtin|opensm] [--pcap FILE] [--disk IMAGE] [--loader-arch i686|x86_64] \
+     [--kernel-arch i686|x86_64] [--images DIR] [--report FILE] [--seed N] [--ios N] | help>";
 
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some("hca-bringup") => hca_bringup(),
         Some("fabric") => fabric(std::env::args().skip(2).collect()),
         Some("driver") => driver(std::env::args().skip(2).collect()),
+        Some("boot") => boot(std::env::args().skip(2).collect()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -253,4 +262,103 @@ fn driver(args: Vec<String>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn boot(args: Vec<String>) -> ExitCode {
+    use fabboot_sim::boot::{self, BootOptions};
+    let mut opts = BootOptions::new(std::path::PathBuf::from("target/sys"));
+    let mut report = None;
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let v = it.next();
+        let bad = |why: &str| {
+            eprintln!("fabboot-sim boot: {a}: {why}");
+            eprintln!("{USAGE}");
+            ExitCode::FAILURE
+        };
+        let Some(v) = v else {
+            return bad("needs a value");
+        };
+        match a.as_str() {
+            "--sm" if v == "builtin" => opts.sm = scenario::SmChoice::Builtin,
+            "--sm" if v == "opensm" => opts.sm = scenario::SmChoice::OpenSm,
+            "--pcap" => opts.pcap = Some(v.into()),
+            "--disk" => opts.disk = Some(v.into()),
+            "--images" => opts.images = v.into(),
+            "--report" => report = Some(std::path::PathBuf::from(v)),
+            "--loader-arch" => match v.parse() {
+                Ok(a) => opts.loader_arch = a,
+                Err(e) => return bad(&e),
+            },
+            "--kernel-arch" => match v.parse() {
+                Ok(a) => opts.kernel_arch = a,
+                Err(e) => return bad(&e),
+            },
+            "--seed" => match v.parse() {
+                Ok(n) => opts.seed = n,
+                Err(_) => return bad("not a number"),
+            },
+            "--ios" => match v.parse() {
+                Ok(n) if n > 0 => opts.random_ios = n,
+                _ => return bad("not a positive number"),
+            },
+            _ => return bad(&format!("unknown option or value `{v}`")),
+        }
+    }
+    let wall = std::time::Instant::now();
+    println!("== fabboot-sim boot: the shipped images boot a machine from an SRP disk");
+    let result = boot::run(&opts, |line| println!("{line}"));
+    let (code, rep) = match result {
+        Ok(r) => (ExitCode::SUCCESS, Some(r)),
+        Err(e) => {
+            eprintln!("BOOT FAILED: {e}");
+            (ExitCode::FAILURE, None)
+        }
+    };
+    if let Some(r) = &rep {
+        println!("== summary ({} SM, disk {})", r.sm, r.disk);
+        let mut violations = 0;
+        for p in &r.phases {
+            println!(
+                "{:<7} {:<13} {:<6} {:>6} SRBs {:>9} KiB  first sector {:>8.2} ms  \
+                 {:>7.0} instr/SRB  {:.2} MMIO reads + {:.2} writes/SRB  stack {} B  \
+                 init {} instr  {} violations",
+                p.name,
+                std::path::Path::new(&p.image)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                p.arch,
+                p.srbs,
+                p.bytes >> 10,
+                p.first_sector_ns as f64 / 1e6,
+                p.instructions_per_srb,
+                p.mmio_reads_per_srb,
+                p.mmio_writes_per_srb,
+                p.stack_high_water,
+                p.init_instructions,
+                p.violations.len()
+            );
+            for v in &p.violations {
+                println!("  violation: {v}");
+            }
+            for e in &p.event_log {
+                println!("  event log: {e}");
+            }
+            violations += p.violations.len();
+        }
+        println!("wall time {:.1} s", wall.elapsed().as_secs_f64());
+        if let Some(path) = &report {
+            if let Err(e) = std::fs::write(path, r.to_json()) {
+                eprintln!("fabboot-sim boot: writing {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        if violations > 0 {
+            eprintln!("BOOT FAILED: {violations} violation(s)");
+            return ExitCode::FAILURE;
+        }
+        println!("BOOT OK: both phases verified, zero violations");
+    }
+    code
 }
