@@ -28,6 +28,8 @@ pub mod mads;
 pub mod remote;
 pub mod request;
 
+use core::mem::MaybeUninit;
+
 use fabboot_hca::bringup::{self, BringupConfig, BringupError, Hca};
 use fabboot_hca::cmdif::CmdError;
 use fabboot_hca::dma::{DmaRegion, Span};
@@ -389,22 +391,22 @@ pub struct Initiator<H: Hal> {
     stats: Stats,
 }
 
-impl<H: Hal> Initiator<H> {
-    /// The region bytes the initiator needs.
-    pub const fn region_len() -> usize {
-        Layout::new(PlanConfig::BOOT).total
-    }
+/// The HCA brought up and its objects created: everything of an initiator that
+/// takes work to make, and little stack.
+struct Opened<H: Hal> {
+    hal: H,
+    dma: DmaRegion,
+    layout: Layout,
+    cfg: Config,
+    hca: Hca,
+    res: Resources,
+    q: Queues,
+    rkey: u32,
+    mads: MadRing,
+}
 
-    /// Resets and brings up the HCA, creates the queues and keys (including the
-    /// physical-address key with remote rights the target's RDMA uses), fills QP1's
-    /// receive queue, and starts waiting for the port. Failures are logged.
-    pub fn start(
-        hal: H,
-        dma: DmaRegion,
-        cfg: Config,
-        now_us: u64,
-        host: &mut impl Host,
-    ) -> Result<Self, StartFault> {
+impl<H: Hal> Opened<H> {
+    fn open(hal: H, dma: DmaRegion, cfg: Config, host: &mut impl Host) -> Result<Self, StartFault> {
         let layout = Layout::new(PlanConfig::BOOT);
         if dma.len() < layout.total {
             return Err(StartFault::RegionTooSmall {
@@ -442,8 +444,36 @@ impl<H: Hal> Initiator<H> {
         let mut mads = MadRing::new(layout.hca);
         mads.post_receives(&mut q.gsi_rq, &dma)
             .map_err(StartFault::Post)?;
+        Ok(Opened {
+            hal,
+            dma,
+            layout,
+            cfg,
+            hca,
+            res,
+            q,
+            rkey,
+            mads,
+        })
+    }
+
+    /// The initiator around the opened HCA, waiting for the port. Inlined so that the
+    /// caller's destination is built in place rather than copied from a temporary.
+    #[inline(always)]
+    fn into_initiator(self, now_us: u64) -> Initiator<H> {
+        let Opened {
+            hal,
+            dma,
+            layout,
+            cfg,
+            hca,
+            res,
+            q,
+            rkey,
+            mads,
+        } = self;
         let seed = cfg.seed | 1;
-        Ok(Initiator {
+        Initiator {
             hal,
             dma,
             layout,
@@ -481,7 +511,43 @@ impl<H: Hal> Initiator<H> {
             login_attempts: 0,
             last_dlid: 0,
             stats: Stats::default(),
-        })
+        }
+    }
+}
+
+impl<H: Hal> Initiator<H> {
+    /// The region bytes the initiator needs.
+    pub const fn region_len() -> usize {
+        Layout::new(PlanConfig::BOOT).total
+    }
+
+    /// Resets and brings up the HCA, creates the queues and keys (including the
+    /// physical-address key with remote rights the target's RDMA uses), fills QP1's
+    /// receive queue, and starts waiting for the port. Failures are logged.
+    pub fn start(
+        hal: H,
+        dma: DmaRegion,
+        cfg: Config,
+        now_us: u64,
+        host: &mut impl Host,
+    ) -> Result<Self, StartFault> {
+        Opened::open(hal, dma, cfg, host).map(|o| o.into_initiator(now_us))
+    }
+
+    /// [`Initiator::start`] into `slot`, for a caller whose stack cannot hold an
+    /// initiator (its staging buffers alone are 9 KB; an i686 kernel stack is 12 KiB):
+    /// only the opened HCA passes through the stack, and the initiator is built where
+    /// it will live (the driver's device extension).
+    pub fn start_in<'a>(
+        slot: &'a mut MaybeUninit<Self>,
+        hal: H,
+        dma: DmaRegion,
+        cfg: Config,
+        now_us: u64,
+        host: &mut impl Host,
+    ) -> Result<&'a mut Self, StartFault> {
+        let opened = Opened::open(hal, dma, cfg, host)?;
+        Ok(slot.write(opened.into_initiator(now_us)))
     }
 
     /// Returns the HCA to the disabled state (TEARDOWN_HCA, every firmware page taken

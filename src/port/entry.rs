@@ -488,8 +488,9 @@ unsafe extern "system" fn hw_find_adapter(
         ..
     } = state;
     let mut host = PortHost::new(extension, srbs);
-    let init = match Initiator::start(hal, dma, Config::new(boot.target, seed), 0, &mut host) {
-        Ok(init) => initiator.write(init),
+    let cfg_i = Config::new(boot.target, seed);
+    let init = match Initiator::start_in(initiator, hal, dma, cfg_i, 0, &mut host) {
+        Ok(init) => init,
         Err(StartFault::RegionTooSmall { .. }) => {
             release(Event::NoDmaMemory { why: 2 });
             return SP_RETURN_ERROR;
