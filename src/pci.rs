@@ -139,6 +139,183 @@ impl PciHeader {
     }
 }
 
+/// The function's configuration space as the port offers it (`*PortGetBusData`,
+/// `*PortSetBusDataByOffset` with `PCIConfiguration`).
+pub trait ConfigAccess {
+    /// Reads `buf.len()` bytes from `offset`; returns how many were read (0: no access).
+    fn read(&self, offset: usize, buf: &mut [u8]) -> usize;
+    /// Writes `data` at `offset`; returns how many were written (0: no access).
+    fn write(&self, offset: usize, data: &[u8]) -> usize;
+}
+
+/// A platform that gives no configuration access.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoConfigAccess;
+
+impl ConfigAccess for NoConfigAccess {
+    fn read(&self, _offset: usize, _buf: &mut [u8]) -> usize {
+        0
+    }
+    fn write(&self, _offset: usize, _data: &[u8]) -> usize {
+        0
+    }
+}
+
+/// Capability ID of the PCI Express capability (PCI Code and ID Assignment §2).
+const CAP_ID_PCIE: u8 = 0x10;
+/// Status register: the function has a capabilities list.
+const STATUS_CAP_LIST: u16 = 1 << 4;
+/// Offset of the capabilities pointer in a type-0 header.
+const CAP_POINTER: usize = 0x34;
+/// PCI Express capability: Device Capabilities, Device Control, Device Status.
+const PCIE_DEVCAP: usize = 4;
+const PCIE_DEVCTL: usize = 8;
+const PCIE_DEVSTA: usize = 10;
+/// Device Capabilities: Function Level Reset Capability.
+const DEVCAP_FLR: u32 = 1 << 28;
+/// Device Control: Initiate Function Level Reset.
+const DEVCTL_FLR: u16 = 1 << 15;
+/// Device Status: Transactions Pending.
+const DEVSTA_TRANSACTIONS_PENDING: u16 = 1 << 5;
+/// How long software waits after initiating an FLR before it touches the function
+/// (PCIe Base 4.0 §6.6.2).
+pub const FLR_WAIT_US: u32 = 100_000;
+/// How long outstanding non-posted requests may take to drain before the FLR goes
+/// ahead anyway (the completion timeout's default range tops out at 50 ms).
+const PENDING_WAIT_US: u32 = 100_000;
+/// How long the function may answer configuration reads with all ones after the
+/// FLR wait (a function still completing its reset with CRS).
+const READY_WAIT_US: u32 = 1_000_000;
+/// Each wait is made of stalls this long (ports ask for short stalls).
+const STALL_STEP_US: u32 = 1_000;
+
+/// Why a function-level reset could not be done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlrError {
+    /// The port gave no configuration space (read or write returned nothing).
+    NoConfigAccess,
+    /// The function has no PCI Express capability.
+    NotExpress,
+    /// The function does not offer FLR (Device Capabilities bit 28 clear).
+    NotSupported,
+    /// The function answered all ones for this long after the reset.
+    NoResponse { waited_us: u32 },
+}
+
+/// Resets the function (PCIe Base 4.0 §6.6.2): finds the PCI Express capability,
+/// saves the header, turns bus mastering off, waits (bounded) for outstanding
+/// requests to drain, initiates the FLR, waits 100 ms and until the function answers,
+/// then restores the header (BARs, cache line size, latency timer, interrupt line,
+/// Device Control, and last the Command register) so BAR0 decodes where the port
+/// mapped it. `stall` busy-waits the given microseconds.
+pub fn function_level_reset(
+    config: &impl ConfigAccess,
+    mut stall: impl FnMut(u32),
+) -> Result<(), FlrError> {
+    let mut header = [0u8; HEADER_LEN];
+    if config.read(0, &mut header) != HEADER_LEN {
+        return Err(FlrError::NoConfigAccess);
+    }
+    let cap = express_capability(config, &header)?;
+    let devcap = read32(config, cap + PCIE_DEVCAP)?;
+    if devcap & DEVCAP_FLR == 0 {
+        return Err(FlrError::NotSupported);
+    }
+    let devctl = read16(config, cap + PCIE_DEVCTL)?;
+    let command = le16(&header, field::COMMAND);
+
+    write(
+        config,
+        field::COMMAND,
+        &(command & !COMMAND_BUS_MASTER).to_le_bytes(),
+    )?;
+    let mut waited = 0;
+    while read16(config, cap + PCIE_DEVSTA)? & DEVSTA_TRANSACTIONS_PENDING != 0
+        && waited < PENDING_WAIT_US
+    {
+        stall(STALL_STEP_US);
+        waited += STALL_STEP_US;
+    }
+    write(
+        config,
+        cap + PCIE_DEVCTL,
+        &(devctl | DEVCTL_FLR).to_le_bytes(),
+    )?;
+    let mut waited = 0;
+    while waited < FLR_WAIT_US {
+        stall(STALL_STEP_US);
+        waited += STALL_STEP_US;
+    }
+    let mut waited = 0;
+    while read16(config, field::VENDOR_ID)? == 0xFFFF {
+        if waited >= READY_WAIT_US {
+            return Err(FlrError::NoResponse { waited_us: waited });
+        }
+        stall(STALL_STEP_US);
+        waited += STALL_STEP_US;
+    }
+
+    // The writable registers the reset cleared, each as it was; Command last, so the
+    // function decodes and masters the bus only once its BARs are back.
+    for (at, len) in [(0x0C, 2), (field::BAR0, 24), (0x3C, 1)] {
+        let saved = header.get(at..at + len).ok_or(FlrError::NoConfigAccess)?;
+        write(config, at, saved)?;
+    }
+    write(
+        config,
+        cap + PCIE_DEVCTL,
+        &(devctl & !DEVCTL_FLR).to_le_bytes(),
+    )?;
+    write(config, field::COMMAND, &command.to_le_bytes())
+}
+
+/// The offset of the PCI Express capability, walking the capabilities list (at most
+/// 48 entries fit in the 192 bytes after the header, so a looping list ends too).
+fn express_capability(config: &impl ConfigAccess, header: &[u8]) -> Result<usize, FlrError> {
+    if le16(header, 0x06) & STATUS_CAP_LIST == 0 {
+        return Err(FlrError::NotExpress);
+    }
+    let mut at = usize::from(header.get(CAP_POINTER).copied().unwrap_or(0) & 0xFC);
+    for _ in 0..48 {
+        if at < HEADER_LEN {
+            break;
+        }
+        let mut entry = [0u8; 2];
+        if config.read(at, &mut entry) != 2 {
+            return Err(FlrError::NoConfigAccess);
+        }
+        if entry[0] == CAP_ID_PCIE {
+            return Ok(at);
+        }
+        at = usize::from(entry[1] & 0xFC);
+    }
+    Err(FlrError::NotExpress)
+}
+
+fn read16(config: &impl ConfigAccess, at: usize) -> Result<u16, FlrError> {
+    let mut b = [0u8; 2];
+    match config.read(at, &mut b) {
+        2 => Ok(u16::from_le_bytes(b)),
+        _ => Err(FlrError::NoConfigAccess),
+    }
+}
+
+fn read32(config: &impl ConfigAccess, at: usize) -> Result<u32, FlrError> {
+    let mut b = [0u8; 4];
+    match config.read(at, &mut b) {
+        4 => Ok(u32::from_le_bytes(b)),
+        _ => Err(FlrError::NoConfigAccess),
+    }
+}
+
+fn write(config: &impl ConfigAccess, at: usize, data: &[u8]) -> Result<(), FlrError> {
+    if config.write(at, data) == data.len() {
+        Ok(())
+    } else {
+        Err(FlrError::NoConfigAccess)
+    }
+}
+
 fn le16(b: &[u8], at: usize) -> u16 {
     match b.get(at..at + 2) {
         Some(&[x, y]) => u16::from_le_bytes([x, y]),
@@ -224,5 +401,131 @@ mod tests {
         assert_eq!(&DEVICE_ID_STRINGS[0], b"1013");
         assert_eq!(&hex4(0xA2DC), b"a2dc");
         assert_eq!(DEVICE_ID_STRINGS.len(), DEVICE_IDS.len());
+    }
+
+    /// A configuration space with a power-management capability at 0x40 chained to a
+    /// PCI Express capability at 0x60, that performs an FLR as hardware does.
+    struct Function {
+        space: core::cell::RefCell<[u8; 256]>,
+        /// Transactions Pending reads set this many more times.
+        pending: core::cell::Cell<u32>,
+        /// Vendor ID reads after an FLR answer all ones this many more times.
+        crs: core::cell::Cell<u32>,
+        flrs: core::cell::Cell<u32>,
+        /// Offsets written, in order.
+        writes: core::cell::RefCell<std::vec::Vec<usize>>,
+    }
+
+    impl Function {
+        fn new(devcap: u32) -> Function {
+            let mut s = [0u8; 256];
+            s[..HEADER_LEN].copy_from_slice(&connectx4());
+            s[0x0C] = 0x10;
+            s[0x3C] = 0x0B;
+            s[0x06] = 0x10; // capabilities list
+            s[0x34] = 0x40;
+            s[0x40] = 0x01; // power management
+            s[0x41] = 0x60;
+            s[0x60] = CAP_ID_PCIE;
+            s[0x64..0x68].copy_from_slice(&devcap.to_le_bytes());
+            s[0x68..0x6A].copy_from_slice(&0x2930u16.to_le_bytes());
+            Function {
+                space: core::cell::RefCell::new(s),
+                pending: core::cell::Cell::new(0),
+                crs: core::cell::Cell::new(0),
+                flrs: core::cell::Cell::new(0),
+                writes: core::cell::RefCell::new(std::vec::Vec::new()),
+            }
+        }
+    }
+
+    impl ConfigAccess for Function {
+        fn read(&self, offset: usize, buf: &mut [u8]) -> usize {
+            let s = self.space.borrow();
+            buf.copy_from_slice(&s[offset..offset + buf.len()]);
+            if offset == 0x6A && self.pending.get() > 0 {
+                self.pending.set(self.pending.get() - 1);
+                buf[0] |= 0x20;
+            }
+            if offset == 0 && self.flrs.get() > 0 && self.crs.get() > 0 {
+                self.crs.set(self.crs.get() - 1);
+                buf[..2].copy_from_slice(&[0xFF, 0xFF]);
+            }
+            buf.len()
+        }
+        fn write(&self, offset: usize, data: &[u8]) -> usize {
+            self.writes.borrow_mut().push(offset);
+            let mut s = self.space.borrow_mut();
+            s[offset..offset + data.len()].copy_from_slice(data);
+            if offset == 0x68 && s[0x69] & 0x80 != 0 {
+                s[0x69] &= 0x7F;
+                // What an FLR clears: command, BARs, cache line, interrupt line, control.
+                s[0x04..0x06].fill(0);
+                s[0x0C] = 0;
+                s[0x10..0x14].copy_from_slice(&0x0Cu32.to_le_bytes());
+                s[0x14..0x28].fill(0);
+                s[0x3C] = 0;
+                s[0x68..0x6A].copy_from_slice(&0x2810u16.to_le_bytes());
+                self.flrs.set(self.flrs.get() + 1);
+            }
+            data.len()
+        }
+    }
+
+    #[test]
+    fn flr_resets_and_restores_the_header_command_last() {
+        let f = Function::new(DEVCAP_FLR);
+        let before = *f.space.borrow();
+        f.pending.set(5);
+        f.crs.set(3);
+        let mut stalled = 0u64;
+        function_level_reset(&f, |us| stalled += u64::from(us)).unwrap();
+        assert_eq!(f.flrs.get(), 1);
+        assert_eq!(
+            *f.space.borrow(),
+            before,
+            "every register the FLR cleared is back"
+        );
+        // 5 ms of pending transactions, 100 ms of FLR, 3 ms of all-ones answers.
+        assert_eq!(stalled, 108_000);
+        let writes = f.writes.borrow();
+        assert_eq!(writes.first(), Some(&0x04), "bus mastering off first");
+        assert_eq!(writes.last(), Some(&0x04), "command restored last");
+        let flr_at = writes.iter().position(|&o| o == 0x68).unwrap();
+        assert!(
+            writes[flr_at + 1..].contains(&0x10),
+            "BARs restored after the FLR"
+        );
+    }
+
+    #[test]
+    fn flr_refuses_what_cannot_be_reset() {
+        assert_eq!(
+            function_level_reset(&NoConfigAccess, |_| {}),
+            Err(FlrError::NoConfigAccess)
+        );
+        let f = Function::new(0);
+        assert_eq!(
+            function_level_reset(&f, |_| {}),
+            Err(FlrError::NotSupported)
+        );
+        assert_eq!(f.flrs.get(), 0);
+        // No capabilities list at all.
+        let f = Function::new(DEVCAP_FLR);
+        f.space.borrow_mut()[0x06] = 0;
+        assert_eq!(function_level_reset(&f, |_| {}), Err(FlrError::NotExpress));
+        // A list that loops back on itself without a PCI Express entry ends.
+        let f = Function::new(DEVCAP_FLR);
+        f.space.borrow_mut()[0x41] = 0x40;
+        assert_eq!(function_level_reset(&f, |_| {}), Err(FlrError::NotExpress));
+        // A function that never answers again.
+        let f = Function::new(DEVCAP_FLR);
+        f.crs.set(u32::MAX);
+        assert_eq!(
+            function_level_reset(&f, |_| {}),
+            Err(FlrError::NoResponse {
+                waited_us: 1_000_000
+            })
+        );
     }
 }

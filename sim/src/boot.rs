@@ -76,7 +76,13 @@ pub struct PhaseReport {
     /// Instructions in driver code to bring the adapter up and log in.
     pub init_instructions: u64,
     pub stack_high_water: u64,
+    /// The deepest stack of an I/O-path call (HwStartIo, interrupts, timer, DPCs).
+    pub stack_io_high_water: u64,
     pub interrupts: u64,
+    pub timer_calls: u64,
+    pub dpcs: u64,
+    /// SRBs the driver answered BUSY, which the port sent again later.
+    pub busy_requeues: u64,
     pub event_log: Vec<String>,
     pub violations: Vec<String>,
     /// Files read and verified (phase 1).
@@ -97,7 +103,11 @@ impl BootReport {
     pub fn to_json(&self) -> String {
         let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         let mut o = String::from("{\n");
-        o += &format!("  \"disk\": \"{}\",\n  \"sm\": \"{}\",\n  \"phases\": [\n", esc(&self.disk), self.sm);
+        o += &format!(
+            "  \"disk\": \"{}\",\n  \"sm\": \"{}\",\n  \"phases\": [\n",
+            esc(&self.disk),
+            self.sm
+        );
         for (i, p) in self.phases.iter().enumerate() {
             let list = |v: &[String]| {
                 v.iter()
@@ -110,7 +120,8 @@ impl BootReport {
                  \"bytes\": {}, \"virtual_ns\": {}, \"first_sector_ns\": {}, \
                  \"instructions_per_srb\": {:.1}, \"mmio_reads_per_srb\": {:.3}, \
                  \"mmio_writes_per_srb\": {:.3}, \"init_instructions\": {}, \
-                 \"stack_high_water\": {}, \"interrupts\": {}, \"files\": {}, \
+                 \"stack_high_water\": {}, \"stack_io_high_water\": {}, \"interrupts\": {}, \"timer_calls\": {}, \
+                 \"dpcs\": {}, \"busy_requeues\": {}, \"files\": {}, \
                  \"wall_ms\": {}, \"event_log\": [{}], \"violations\": [{}]}}{}\n",
                 p.name,
                 esc(&p.image),
@@ -124,7 +135,11 @@ impl BootReport {
                 p.mmio_writes_per_srb,
                 p.init_instructions,
                 p.stack_high_water,
+                p.stack_io_high_water,
                 p.interrupts,
+                p.timer_calls,
+                p.dpcs,
+                p.busy_requeues,
                 p.files.len(),
                 p.wall_ms,
                 list(&p.event_log),
@@ -141,9 +156,18 @@ impl BootReport {
 #[derive(Debug)]
 pub enum BootError {
     Setup(String),
-    Host { phase: &'static str, error: HostError },
-    Srb { phase: &'static str, what: String },
-    Data { phase: &'static str, what: String },
+    Host {
+        phase: &'static str,
+        error: HostError,
+    },
+    Srb {
+        phase: &'static str,
+        what: String,
+    },
+    Data {
+        phase: &'static str,
+        what: String,
+    },
 }
 
 impl std::fmt::Display for BootError {
@@ -285,7 +309,12 @@ fn read_image(path: &Path) -> Result<Vec<u8>, BootError> {
 
 fn figures_start(m: &Machine) -> (u64, u64, u64, u64) {
     let c = m.port.dev.mmio_counts();
-    (m.port.figures.instructions, c.reads, c.writes, m.port.figures.srbs)
+    (
+        m.port.figures.instructions,
+        c.reads,
+        c.writes,
+        m.port.figures.srbs,
+    )
 }
 
 fn per_srb(r: &mut PhaseReport, m: &Machine, start: (u64, u64, u64, u64)) {
@@ -301,7 +330,11 @@ fn finish(r: &mut PhaseReport, m: &Machine, t0: u64, wall: Instant) {
     r.bytes = m.port.figures.bytes;
     r.virtual_ns = m.port.clock.now_ns() - t0;
     r.stack_high_water = m.port.figures.stack_high_water;
+    r.stack_io_high_water = m.port.figures.stack_io_high_water;
     r.interrupts = m.port.figures.interrupts;
+    r.timer_calls = m.port.figures.timer_calls;
+    r.dpcs = m.port.figures.dpcs;
+    r.busy_requeues = m.port.figures.busy_requeues;
     r.event_log = m
         .port
         .log
@@ -366,7 +399,10 @@ pub fn run(opts: &BootOptions, mut say: impl FnMut(&str)) -> Result<BootReport, 
         driver_parameter: None,
     })
     .map_err(host("phase 1"))?;
-    let HostRig { mut machine, target } = rig;
+    let HostRig {
+        mut machine,
+        target,
+    } = rig;
     let path = image_path(opts, opts.loader_arch, "ntbootdd.sys");
     let mut file = read_image(&path)?;
     configure_image(&mut file, &target).map_err(BootError::Setup)?;
@@ -402,7 +438,12 @@ pub fn run(opts: &BootOptions, mut say: impl FnMut(&str)) -> Result<BootReport, 
     // Phase 2: the kernel, on the same machine.
     let wall = Instant::now();
     let mut machine = machine
-        .reboot(Env::Kernel, Flavour::Storport, opts.kernel_arch, Some(target.driver_parameter()))
+        .reboot(
+            Env::Kernel,
+            Flavour::Storport,
+            opts.kernel_arch,
+            Some(target.driver_parameter()),
+        )
         .map_err(host("phase 2"))?;
     let path = image_path(opts, opts.kernel_arch, "fabboot.sys");
     let file = read_image(&path)?;
@@ -466,7 +507,9 @@ fn phase1(
         .map_err(host(P))?;
     scsi_ok(&inq, "INQUIRY", P)?;
     let mut id = [0u8; 36];
-    let _ = m.ram().read((buf_pa - crate::host::port::PHYS_BASE) as usize, &mut id);
+    let _ = m
+        .ram()
+        .read((buf_pa - crate::host::port::PHYS_BASE) as usize, &mut id);
     say(&format!(
         "phase 1: LUN 0 is \"{} {}\"",
         String::from_utf8_lossy(&id[8..16]).trim(),
@@ -480,16 +523,21 @@ fn phase1(
         first_read_ns: None,
     };
     let files = {
-        let mut fs = bootdisk::fat32::Fat32::open(&mut ldisk)
-            .map_err(|e| BootError::Data { phase: P, what: format!("FAT32: {e:?}") })?;
-        let plan = bootdisk::load_plan(&mut fs)
-            .map_err(|e| BootError::Data { phase: P, what: format!("boot.ini: {e:?}") })?;
+        let mut fs = bootdisk::fat32::Fat32::open(&mut ldisk).map_err(|e| BootError::Data {
+            phase: P,
+            what: format!("FAT32: {e:?}"),
+        })?;
+        let plan = bootdisk::load_plan(&mut fs).map_err(|e| BootError::Data {
+            phase: P,
+            what: format!("boot.ini: {e:?}"),
+        })?;
         let list: Vec<String> = plan.files.iter().map(|f| f.path.clone()).collect();
         let mut files = Vec::new();
         for path in std::iter::once("boot.ini".to_string()).chain(list) {
-            let data = fs
-                .read(&path, max_transfer)
-                .map_err(|e| BootError::Data { phase: P, what: format!("{path}: {e:?}") })?;
+            let data = fs.read(&path, max_transfer).map_err(|e| BootError::Data {
+                phase: P,
+                what: format!("{path}: {e:?}"),
+            })?;
             files.push((path, data));
         }
         files
@@ -501,16 +549,17 @@ fn phase1(
         bootdisk::FileDisk::open(disk)
             .map_err(|e| BootError::Setup(format!("{}: {e}", disk.display())))?,
     )
-    .map_err(|e| BootError::Data { phase: P, what: format!("FAT32 (host): {e:?}") })?;
+    .map_err(|e| BootError::Data {
+        phase: P,
+        what: format!("FAT32 (host): {e:?}"),
+    })?;
     for (path, data) in &files {
         let hash = bootdisk::sha256(data);
         if let Some(man) = manifest {
-            let want = man
-                .file(path)
-                .ok_or_else(|| BootError::Data {
-                    phase: P,
-                    what: format!("{path} is not in the manifest"),
-                })?;
+            let want = man.file(path).ok_or_else(|| BootError::Data {
+                phase: P,
+                what: format!("{path} is not in the manifest"),
+            })?;
             if want.sha256 != hash || want.size as usize != data.len() {
                 return Err(BootError::Data {
                     phase: P,
@@ -524,9 +573,10 @@ fn phase1(
                 });
             }
         }
-        let host_copy = direct
-            .read(path, 1 << 20)
-            .map_err(|e| BootError::Data { phase: P, what: format!("{path} (host): {e:?}") })?;
+        let host_copy = direct.read(path, 1 << 20).map_err(|e| BootError::Data {
+            phase: P,
+            what: format!("{path} (host): {e:?}"),
+        })?;
         if &host_copy != data {
             return Err(BootError::Data {
                 phase: P,
@@ -587,26 +637,43 @@ fn phase2(
             pages: if len == 0 { vec![] } else { vec![(small, len)] },
             mapped: true,
         });
-        m.pump(120_000_000_000, |p| p.completed.iter().any(|c| c.id == id), 1)
-            .map_err(host(P))?;
+        m.pump(
+            120_000_000_000,
+            |p| p.completed.iter().any(|c| c.id == id),
+            1,
+        )
+        .map_err(host(P))?;
         let i = m
             .port
             .completed
             .iter()
             .position(|c| c.id == id)
-            .ok_or_else(|| BootError::Srb { phase: P, what: "no completion in 120 s".into() })?;
+            .ok_or_else(|| BootError::Srb {
+                phase: P,
+                what: "no completion in 120 s".into(),
+            })?;
         Ok(m.port.completed.remove(i))
     };
     let inq = one(m, vec![0x12, 0, 0, 0, 36, 0], 36, Dir::In)?;
     scsi_ok(&inq, "INQUIRY", P)?;
-    let cap = one(m, vec![0x9E, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0], 32, Dir::In)?;
+    let cap = one(
+        m,
+        vec![0x9E, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0],
+        32,
+        Dir::In,
+    )?;
     scsi_ok(&cap, "READ CAPACITY(16)", P)?;
     let mut c = [0u8; 32];
-    let _ = m.ram().read((small - crate::host::port::PHYS_BASE) as usize, &mut c);
+    let _ = m
+        .ram()
+        .read((small - crate::host::port::PHYS_BASE) as usize, &mut c);
     let blocks = u64::from_be_bytes(c[0..8].try_into().unwrap_or([0; 8])) + 1;
     let block = u32::from_be_bytes(c[8..12].try_into().unwrap_or([0; 4]));
     if block != 512 {
-        return Err(BootError::Data { phase: P, what: format!("block size {block}") });
+        return Err(BootError::Data {
+            phase: P,
+            what: format!("block size {block}"),
+        });
     }
     say(&format!(
         "phase 2: disk ready at {:.1} ms: {} MiB",
@@ -646,7 +713,9 @@ fn phase2(
     let mut last_report = 0;
     while done < opts.random_ios {
         while issued < opts.random_ios && pending.len() < QD {
-            let page = free.pop().ok_or_else(|| BootError::Setup("page pool empty".into()))?;
+            let page = free
+                .pop()
+                .ok_or_else(|| BootError::Setup("page pool empty".into()))?;
             // 4 KiB aligned in the area; not a page another request in flight uses.
             let slot = rng.below(area_blocks / 8);
             let lba = area_lba + slot * 8;
@@ -682,9 +751,15 @@ fn phase2(
             .map_err(host(P))?;
         for c in std::mem::take(&mut m.port.completed) {
             let Some((lba, write, page)) = pending.remove(&c.id) else {
-                return Err(BootError::Srb { phase: P, what: format!("completion of unknown SRB {}", c.id) });
+                return Err(BootError::Srb {
+                    phase: P,
+                    what: format!("completion of unknown SRB {}", c.id),
+                });
             };
             scsi_ok(&c, if write { "WRITE(16)" } else { "READ(16)" }, P)?;
+            if !write && r.first_sector_ns == 0 {
+                r.first_sector_ns = m.port.clock.now_ns() - t0;
+            }
             if !write {
                 let mut got = vec![0u8; 4096];
                 m.ram()
@@ -727,9 +802,11 @@ fn phase2(
     while lba < seq_blocks || !seq_pending.is_empty() {
         while lba < seq_blocks && seq_pending.len() < 8 {
             let n = (xfer / 512).min(seq_blocks - lba) as u32;
-            let pages: Vec<u64> = (0..(u64::from(n) * 512).div_ceil(4096))
-                .map(|_| free.pop().unwrap_or(pool))
-                .collect();
+            let need = (u64::from(n) * 512).div_ceil(4096) as usize;
+            if free.len() < need {
+                break; // the pool is in flight: wait for completions
+            }
+            let pages: Vec<u64> = free.split_off(free.len() - need);
             let mut left = n * 512;
             let list: Vec<(u64, u32)> = pages
                 .iter()
@@ -753,7 +830,10 @@ fn phase2(
             .map_err(host(P))?;
         for c in std::mem::take(&mut m.port.completed) {
             let Some((at, pages, len)) = seq_pending.remove(&c.id) else {
-                return Err(BootError::Srb { phase: P, what: format!("completion of unknown SRB {}", c.id) });
+                return Err(BootError::Srb {
+                    phase: P,
+                    what: format!("completion of unknown SRB {}", c.id),
+                });
             };
             scsi_ok(&c, "READ(16)", P)?;
             let mut want = vec![0u8; len as usize];
@@ -799,10 +879,16 @@ fn phase2(
             .and_then(|_| image.read_exact(&mut now))
             .map_err(|e| BootError::Setup(format!("image read: {e}")))?;
         if now != shadow {
-            let first = now.iter().zip(&shadow).position(|(a, b)| a != b).unwrap_or(0);
+            let first = now
+                .iter()
+                .zip(&shadow)
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
             return Err(BootError::Data {
                 phase: P,
-                what: format!("the disk differs from the shadow at byte {first} of the paging area"),
+                what: format!(
+                    "the disk differs from the shadow at byte {first} of the paging area"
+                ),
             });
         }
     }

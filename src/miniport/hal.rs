@@ -18,6 +18,8 @@ use fabboot_hca::hal::Hal;
 use fabboot_hca::init_seg::offset;
 use fabboot_hca::timer::{self, DeviceClock};
 
+use crate::pci::{self, ConfigAccess, FlrError, NoConfigAccess};
+
 /// The port's busy wait (`ScsiPortStallExecution` / `StorPortStallExecution`).
 pub trait Stall {
     /// Waits at least `us` microseconds without sleeping.
@@ -96,18 +98,42 @@ impl PortClock {
 
 /// The [`Hal`] of a driver image.
 #[derive(Debug)]
-pub struct PortHal<B, S> {
+pub struct PortHal<B, S, C = NoConfigAccess> {
     bar: B,
     stall: S,
+    config: C,
     clock: PortClock,
+    /// Why the last reset failed, when it did.
+    reset_error: Cell<Option<FlrError>>,
 }
 
 impl<B: Mmio, S: Stall> PortHal<B, S> {
-    /// A platform over `bar` with the port's `stall`, time starting at `now_us`.
+    /// A platform over `bar` with the port's `stall` and no configuration access (so
+    /// it cannot reset a function another driver left running), time starting at
+    /// `now_us`.
     pub fn new(bar: B, stall: S, now_us: u64) -> Self {
+        PortHal::with_config(bar, stall, NoConfigAccess, now_us)
+    }
+}
+
+impl<B: Mmio, S: Stall, C: ConfigAccess> PortHal<B, S, C> {
+    /// A platform over `bar` with the port's `stall` and configuration space, time
+    /// starting at `now_us`.
+    pub fn with_config(bar: B, stall: S, config: C, now_us: u64) -> Self {
         let clock = PortClock::new();
         clock.now_us.set(now_us);
-        PortHal { bar, stall, clock }
+        PortHal {
+            bar,
+            stall,
+            config,
+            clock,
+            reset_error: Cell::new(None),
+        }
+    }
+
+    /// Why the last [`Hal::reset_function`] failed (`None`: it did not).
+    pub fn reset_error(&self) -> Option<FlrError> {
+        self.reset_error.get()
     }
 
     /// The time at the start of a port callback (reads the device timer once).
@@ -126,7 +152,7 @@ impl<B: Mmio, S: Stall> PortHal<B, S> {
     }
 }
 
-impl<B: Mmio, S> Mmio for PortHal<B, S> {
+impl<B: Mmio, S, C> Mmio for PortHal<B, S, C> {
     fn read32(&self, offset: usize) -> u32 {
         self.bar.read32(offset)
     }
@@ -135,7 +161,7 @@ impl<B: Mmio, S> Mmio for PortHal<B, S> {
     }
 }
 
-impl<B: Mmio, S: Stall> Hal for PortHal<B, S> {
+impl<B: Mmio, S: Stall, C: ConfigAccess> Hal for PortHal<B, S, C> {
     /// Two 32-bit reads, high word first (mlx5 registers are big-endian: the high
     /// word is at the lower address). The port maps BAR0 for 32-bit access only.
     fn read64(&self, offset: usize) -> u64 {
@@ -161,15 +187,28 @@ impl<B: Mmio, S: Stall> Hal for PortHal<B, S> {
         self.clock.now_us()
     }
 
-    /// The images cannot reset the function: a PCIe function-level reset is a write to
-    /// configuration space, and the port contract gives the image no configuration
-    /// write. What it can tell is whether a reset is needed: a function on which no
-    /// driver has programmed a command queue since its last reset (both halves of
-    /// `cmdq_phy_addr` zero, reference/mlx5.md §C.2) holds nothing of anyone's. Such a
-    /// function counts as reset; any other is refused (bring-up then fails with
-    /// `ResetUnavailable`, logged as `0xFB05FFFD`).
+    /// A function on which no driver has programmed a command queue since its last
+    /// reset (both halves of `cmdq_phy_addr` zero, reference/mlx5.md §C.2) holds
+    /// nothing of anyone's and counts as reset. Any other (left running by iPXE, by
+    /// the loader's instance, or by the kernel a crash dump outlives) gets a PCIe
+    /// function-level reset through configuration space ([`pci::function_level_reset`],
+    /// which restores BAR0 and Command so the port's mapping stays valid). A reset
+    /// that cannot be done fails bring-up with `ResetUnavailable` (logged as
+    /// `0xFB05FFFD`); [`PortHal::reset_error`] says why.
     fn reset_function(&self) -> bool {
-        untouched_since_reset(&self.bar)
+        if untouched_since_reset(&self.bar) {
+            return true;
+        }
+        match pci::function_level_reset(&self.config, |us| self.stall_us(us)) {
+            Ok(()) => {
+                self.reset_error.set(None);
+                true
+            }
+            Err(e) => {
+                self.reset_error.set(Some(e));
+                false
+            }
+        }
     }
 
     fn set_device_clock_khz(&self, khz: u32) {
@@ -294,13 +333,16 @@ mod tests {
     }
 
     #[test]
-    fn only_an_untouched_function_counts_as_reset() {
+    fn a_touched_function_needs_configuration_access_to_be_reset() {
         let stalls = Stalls::default();
         let hal = PortHal::new(Bar::default(), &stalls, 0);
-        assert!(hal.reset_function());
+        assert!(hal.reset_function(), "untouched: nothing to reset");
+        assert_eq!(hal.reset_error(), None);
         hal.bar.cmdq.set(0x1_2345_6000);
         assert!(!hal.reset_function());
+        assert_eq!(hal.reset_error(), Some(FlrError::NoConfigAccess));
         hal.bar.cmdq.set(0x7000);
         assert!(!hal.reset_function());
+        assert_eq!(stalls.0.get(), 0, "no reset was attempted");
     }
 }

@@ -19,6 +19,8 @@ pub mod table;
 
 use fabboot_hca::Mmio;
 
+use crate::pci::ConfigAccess;
+
 use crate::initiator::{Host, Initiator, Refused, Request, Segment, State, TAGS};
 use crate::port::abi::{SRB_STATUS_BUSY, SRB_STATUS_NO_DEVICE, SRB_STATUS_SUCCESS};
 use hal::{PortHal, Stall};
@@ -74,7 +76,7 @@ pub trait Engine {
     ) -> Result<(), Refused>;
 }
 
-impl<B: Mmio, S: Stall> Engine for Initiator<PortHal<B, S>> {
+impl<B: Mmio, S: Stall, C: ConfigAccess> Engine for Initiator<PortHal<B, S, C>> {
     fn state(&self) -> State {
         Initiator::state(self)
     }

@@ -45,8 +45,41 @@ impl Stall for PortStall {
     }
 }
 
+/// The adapter's configuration space through the port, for a function-level reset.
+/// Used by bring-up, which runs inside `HwFindAdapter`: the only routine in which
+/// both ports allow `*PortGetBusData` and `*PortSetBusDataByOffset`.
+struct PortConfig {
+    extension: PVOID,
+    bus: ULONG,
+    slot: ULONG,
+}
+
+impl pci::ConfigAccess for PortConfig {
+    /// `*PortGetBusData` reads from offset 0: the whole space, then the part asked for.
+    fn read(&self, offset: usize, buf: &mut [u8]) -> usize {
+        let mut space = [0u8; 256];
+        // SAFETY: inside HwFindAdapter, with the extension the port passed.
+        let n =
+            unsafe { imports::read_pci_config(self.extension, self.bus, self.slot, &mut space) };
+        match space.get(offset..offset + buf.len()) {
+            Some(part) if offset + buf.len() <= n => {
+                for (d, s) in buf.iter_mut().zip(part) {
+                    *d = *s;
+                }
+                buf.len()
+            }
+            _ => 0,
+        }
+    }
+
+    fn write(&self, offset: usize, data: &[u8]) -> usize {
+        // SAFETY: inside HwFindAdapter, with the extension the port passed.
+        unsafe { imports::write_pci_config(self.extension, self.bus, self.slot, offset, data) }
+    }
+}
+
 /// The access layer's platform in the images.
-type ImageHal = PortHal<MappedBar, PortStall>;
+type ImageHal = PortHal<MappedBar, PortStall, PortConfig>;
 
 /// The miniport's per-adapter state, kept in the port's device extension. Written by
 /// `HwFindAdapter` before it returns `SP_RETURN_FOUND`; the port calls no other routine
@@ -452,7 +485,12 @@ unsafe extern "system" fn hw_find_adapter(
         ^ cfg.SlotNumber << 16
         ^ u32::from(dump) << 1
         ^ u32::from(FLAVOUR == Flavour::Scsiport);
-    let hal = PortHal::new(found.bar, PortStall, 0);
+    let config_access = PortConfig {
+        extension,
+        bus: cfg.SystemIoBusNumber,
+        slot: cfg.SlotNumber,
+    };
+    let hal = PortHal::with_config(found.bar, PortStall, config_access, 0);
 
     let ext = extension.cast::<DeviceExtension>();
     // The extension is DeviceExtensionSize bytes of suitably aligned memory the port

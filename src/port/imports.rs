@@ -40,6 +40,15 @@ mod ffi {
             buffer: PVOID,
             length: ULONG,
         ) -> ULONG;
+        pub fn ScsiPortSetBusDataByOffset(
+            extension: PVOID,
+            bus_data_type: BUS_DATA_TYPE,
+            bus: ULONG,
+            slot: ULONG,
+            buffer: PVOID,
+            offset: ULONG,
+            length: ULONG,
+        ) -> ULONG;
         pub fn ScsiPortGetDeviceBase(
             extension: PVOID,
             bus_type: INTERFACE_TYPE,
@@ -97,6 +106,7 @@ mod ffi {
     pub use ScsiPortInitialize as Initialize;
     pub use ScsiPortLogError as LogError;
     pub use ScsiPortNotification as Notification;
+    pub use ScsiPortSetBusDataByOffset as SetBusDataByOffset;
     pub use ScsiPortStallExecution as StallExecution;
 }
 
@@ -130,6 +140,15 @@ mod ffi {
             bus: ULONG,
             slot: ULONG,
             buffer: PVOID,
+            length: ULONG,
+        ) -> ULONG;
+        pub fn StorPortSetBusDataByOffset(
+            extension: PVOID,
+            bus_data_type: BUS_DATA_TYPE,
+            bus: ULONG,
+            slot: ULONG,
+            buffer: PVOID,
+            offset: ULONG,
             length: ULONG,
         ) -> ULONG;
         pub fn StorPortGetDeviceBase(
@@ -194,6 +213,7 @@ mod ffi {
     pub use StorPortInitialize as Initialize;
     pub use StorPortLogError as LogError;
     pub use StorPortNotification as Notification;
+    pub use StorPortSetBusDataByOffset as SetBusDataByOffset;
     pub use StorPortStallExecution as StallExecution;
 }
 
@@ -236,6 +256,37 @@ pub unsafe fn read_pci_config(extension: PVOID, bus: ULONG, slot: ULONG, buf: &m
         )
     };
     usize::try_from(read).map_or(0, |n| n.min(buf.len()))
+}
+
+/// `*PortSetBusDataByOffset` into the adapter's PCI configuration space; returns the
+/// bytes written.
+///
+/// # Safety
+/// `extension` is the adapter's device extension, inside `HwFindAdapter`.
+pub unsafe fn write_pci_config(
+    extension: PVOID,
+    bus: ULONG,
+    slot: ULONG,
+    offset: usize,
+    data: &[u8],
+) -> usize {
+    let (Ok(offset), Ok(len)) = (ULONG::try_from(offset), ULONG::try_from(data.len())) else {
+        return 0;
+    };
+    // SAFETY: the port only reads `len` bytes of `data`; the rest is the caller's
+    // contract.
+    let written = unsafe {
+        ffi::SetBusDataByOffset(
+            extension,
+            PCIConfiguration,
+            bus,
+            slot,
+            data.as_ptr().cast_mut().cast(),
+            offset,
+            len,
+        )
+    };
+    usize::try_from(written).map_or(0, |n| n.min(data.len()))
 }
 
 /// `*PortGetDeviceBase` for a memory range; null when the port refuses.

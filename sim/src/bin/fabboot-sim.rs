@@ -321,7 +321,7 @@ fn boot(args: Vec<String>) -> ExitCode {
         for p in &r.phases {
             println!(
                 "{:<7} {:<13} {:<6} {:>6} SRBs {:>9} KiB  first sector {:>8.2} ms  \
-                 {:>7.0} instr/SRB  {:.2} MMIO reads + {:.2} writes/SRB  stack {} B  \
+                 {:>7.0} instr/SRB  {:.2} MMIO reads + {:.2} writes/SRB  stack {} B (I/O {} B)  \
                  init {} instr  {} violations",
                 p.name,
                 std::path::Path::new(&p.image)
@@ -336,6 +336,7 @@ fn boot(args: Vec<String>) -> ExitCode {
                 p.mmio_reads_per_srb,
                 p.mmio_writes_per_srb,
                 p.stack_high_water,
+                p.stack_io_high_water,
                 p.init_instructions,
                 p.violations.len()
             );

@@ -11,6 +11,7 @@
 //! the function is dropped.
 
 pub mod cmd;
+pub mod config;
 pub mod connected;
 pub mod datapath;
 pub mod fw;
@@ -35,6 +36,9 @@ pub const LOG_CMDQ_SIZE: u32 = 5;
 pub const LOG_CMDQ_STRIDE: u32 = 6;
 /// How long firmware initialises after power-on or after a new command queue address.
 pub const FW_INIT_US: u64 = 20_000;
+/// How long a function-level reset takes before the function may be accessed
+/// (PCIe Base 4.0 §6.6.2: 100 ms).
+pub const FLR_US: u64 = 100_000;
 
 /// Something the device refused, or that a correct driver never does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +76,16 @@ pub enum Violation {
     },
     /// A doorbell, WQE or completion the data path refused.
     DataPath { what: String },
+    /// A register access the function could not decode: memory decoding off, BAR0
+    /// not (re)programmed, or inside the 100 ms after a function-level reset
+    /// (PCIe Base 4.0 §6.6.2).
+    Decode {
+        offset: usize,
+        write: bool,
+        why: &'static str,
+    },
+    /// Work that needs DMA was started with bus mastering off.
+    BusMaster { what: &'static str },
 }
 
 /// Register access counts, by kind.
@@ -84,8 +98,10 @@ pub struct MmioCounts {
 /// The modelled function.
 #[derive(Debug)]
 pub struct Mlx5Function {
-    config: RefCell<[u8; 256]>,
+    config: RefCell<config::ConfigSpace>,
     bar0: u64,
+    /// The last function-level reset through configuration space completes then.
+    flr_done_at: Cell<u64>,
     clock: Clock,
     responding: Cell<bool>,
     /// Firmware revisions: (major, minor, subminor, cmdif).
@@ -118,18 +134,12 @@ impl Mlx5Function {
     /// A ConnectX-4 with firmware 12.28.2006 and command interface 5, with a 64-bit
     /// BAR0 at `bar0`, just powered on (firmware initialising for [`FW_INIT_US`]).
     pub fn connectx4(bar0: u64, clock: Clock) -> Mlx5Function {
-        let mut config = [0u8; 256];
-        config[0..2].copy_from_slice(&0x15B3u16.to_le_bytes());
-        config[2..4].copy_from_slice(&0x1013u16.to_le_bytes());
-        config[0x04..0x06].copy_from_slice(&0x0006u16.to_le_bytes());
-        config[0x08..0x0C].copy_from_slice(&(CLASS_INFINIBAND << 8).to_le_bytes());
-        let low = (bar0 as u32 & !0xF) | 0b1100; // 64-bit, prefetchable memory
-        config[0x10..0x14].copy_from_slice(&low.to_le_bytes());
-        config[0x14..0x18].copy_from_slice(&((bar0 >> 32) as u32).to_le_bytes());
+        let config = config::ConfigSpace::new(0x15B3, 0x1013, CLASS_INFINIBAND, bar0, BAR0_LEN);
         let now = clock.now_us();
         Mlx5Function {
             config: RefCell::new(config),
             bar0,
+            flr_done_at: Cell::new(0),
             clock,
             responding: Cell::new(true),
             revisions: Cell::new((12, 28, 2006, 5)),
@@ -205,9 +215,7 @@ impl Mlx5Function {
 
     /// Changes vendor and device ID.
     pub fn set_ids(&self, vendor: u16, device: u16) {
-        let mut c = self.config.borrow_mut();
-        c[0..2].copy_from_slice(&vendor.to_le_bytes());
-        c[2..4].copy_from_slice(&device.to_le_bytes());
+        self.config.borrow_mut().set_ids(vendor, device);
     }
 
     /// Changes the firmware version and command-interface revision it reports.
@@ -223,7 +231,22 @@ impl Mlx5Function {
 
     /// Configuration space, little-endian as on the bus.
     pub fn config_space(&self) -> [u8; 256] {
-        *self.config.borrow()
+        self.config.borrow().bytes()
+    }
+
+    /// A configuration write (the port's `*SetBusDataByOffset`): only writable bits
+    /// change; Initiate Function Level Reset resets the function
+    /// ([`Mlx5Function::function_level_reset`]) and its header, after which the
+    /// function answers nothing for 100 ms and decodes nothing until software programs
+    /// BAR0 and Command again. Returns the bytes written.
+    pub fn config_write(&self, offset: usize, data: &[u8]) -> usize {
+        let (n, effect) = self.config.borrow_mut().write(offset, data);
+        if effect == config::WriteEffect::FunctionLevelReset {
+            self.config.borrow_mut().reset_registers();
+            self.function_level_reset();
+            self.flr_done_at.set(self.clock.now_us() + FLR_US);
+        }
+        n
     }
 
     /// Bus address of BAR0.
@@ -305,7 +328,14 @@ impl Mlx5Function {
 
     fn check(&self, offset: usize, write: bool) -> bool {
         self.count(write);
-        if !offset.is_multiple_of(4) {
+        let decode = |why| Violation::Decode { offset, write, why };
+        if self.clock.now_us() < self.flr_done_at.get() {
+            self.refuse(decode("within 100 ms of a function-level reset"));
+            false
+        } else if self.config.borrow().decoded_bar0() != Some(self.bar0) {
+            self.refuse(decode("memory decoding off or BAR0 not at its address"));
+            false
+        } else if !offset.is_multiple_of(4) {
             self.refuse(Violation::Unaligned { offset, write });
             false
         } else if offset + 4 > BAR0_LEN as usize {
@@ -355,6 +385,9 @@ impl Mlx5Function {
     fn receive(&self, frame: &[u8]) {
         if !self.responding.get() {
             return;
+        }
+        if !self.config.borrow().bus_master() {
+            return self.drop_packet("bus mastering off: nowhere to put it".into());
         }
         let packet = match crate::wire::IbPacket::decode(frame) {
             Ok(p) => p,
@@ -579,6 +612,11 @@ impl Mlx5Function {
         if !self.responding.get() {
             return;
         }
+        if !self.config.borrow().bus_master() {
+            return self.refuse(Violation::BusMaster {
+                what: "send or CQ doorbell",
+            });
+        }
         let (page, within) = ((off / 4096) as u32, off % 4096);
         if within == 0x20 && self.fw.borrow().objects.uars.contains(&page) {
             let memory = self.memory.borrow();
@@ -658,6 +696,11 @@ impl Mlx5Function {
     }
 
     fn ring_command_doorbell(&self, value: u32) {
+        if !self.config.borrow().bus_master() {
+            return self.refuse(Violation::BusMaster {
+                what: "command doorbell",
+            });
+        }
         let Some(queue) = self.cmdq.get() else {
             self.refuse(Violation::Doorbell {
                 what: "no command queue address set",

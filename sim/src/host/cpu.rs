@@ -544,6 +544,11 @@ impl Guest {
         }
     }
 
+    /// The innermost driver entry point running (None: the driver is not running).
+    pub fn current_entry(&self) -> Option<String> {
+        self.hooks.borrow().entries.last().cloned()
+    }
+
     /// Bytes in a pointer.
     pub fn ptr_size(&self) -> u64 {
         match self.arch {

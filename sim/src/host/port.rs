@@ -134,11 +134,20 @@ fn map_for(arch: Arch) -> Map {
     }
 }
 
+/// Driver entry points that initialise (the rest are the I/O path).
+const INIT_ENTRIES: &[&str] = &[
+    "DriverEntry",
+    "HwFindAdapter",
+    "HwInitialize",
+    "HwPassiveInitializeRoutine",
+];
+
 /// The port functions the host implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Func {
     Initialize,
     GetBusData,
+    SetBusDataByOffset,
     GetDeviceBase,
     FreeDeviceBase,
     LogError,
@@ -157,6 +166,7 @@ enum Func {
 const FUNCS: &[(&str, Func, u32)] = &[
     ("Initialize", Func::Initialize, 4),
     ("GetBusData", Func::GetBusData, 6),
+    ("SetBusDataByOffset", Func::SetBusDataByOffset, 7),
     ("GetDeviceBase", Func::GetDeviceBase, 7),
     ("FreeDeviceBase", Func::FreeDeviceBase, 2),
     ("LogError", Func::LogError, 7),
@@ -269,6 +279,9 @@ pub struct Figures {
     pub bytes: u64,
     pub instructions: u64,
     pub stack_high_water: u64,
+    /// The deepest stack of a call on the I/O path (HwStartIo, HwBuildIo, interrupts,
+    /// DPCs, the timer), after initialisation.
+    pub stack_io_high_water: u64,
     pub interrupts: u64,
     pub timer_calls: u64,
     pub dpcs: u64,
@@ -569,7 +582,7 @@ impl Machine {
         let before = self.guest.instructions();
         let r = self.guest.call(&mut self.port, entry, func, args);
         self.port.figures.instructions += self.guest.instructions() - before;
-        self.port.note_stack(&self.guest);
+        self.port.note_stack(&mut self.guest, entry);
         Ok(r?)
     }
 
@@ -768,6 +781,8 @@ impl Machine {
             if limit == 0 {
                 continue;
             }
+            // Runs until a message arrives (time stops there) or for `limit` (time
+            // reaches the wake-up).
             self.port.world.run_driven(limit, |_| {
                 pending.extend(dev.take_msix());
                 Drive {
@@ -775,9 +790,6 @@ impl Machine {
                     wake_ns: wake,
                 }
             });
-            if let Some(w) = wake {
-                self.port.clock.advance_to_ns(w.min(until));
-            }
         }
     }
 
@@ -926,11 +938,24 @@ impl Port {
         unsafe { guest.map_host(name, va, len, ptr) }.map_err(guest_err)
     }
 
-    fn note_stack(&mut self, guest: &Guest) {
+    /// Measures how deep the call that just returned went (the stack is 0xCC-filled
+    /// below its top), then fills what it used again, so each call is measured alone.
+    fn note_stack(&mut self, guest: &mut Guest, entry: &str) {
         let len = self.map.stack_len;
         if let Ok(bytes) = guest.read_vec(self.map.stack, len as usize) {
             let untouched = bytes.iter().take_while(|&&b| b == 0xCC).count() as u64;
-            self.figures.stack_high_water = self.figures.stack_high_water.max(len - untouched);
+            let used = len - untouched;
+            self.figures.stack_high_water = self.figures.stack_high_water.max(used);
+            if !INIT_ENTRIES.contains(&entry) {
+                self.figures.stack_io_high_water = self.figures.stack_io_high_water.max(used);
+            }
+            // Only below the stack pointer: a nested call (HwFindAdapter inside
+            // ScsiPortInitialize) returns into frames that are still live.
+            let from = self.map.stack + untouched;
+            let to = guest.stack_pointer().min(self.map.stack + len);
+            if to > from {
+                let _ = guest.write(from, &vec![0xCC; (to - from) as usize]);
+            }
         }
     }
 
@@ -1019,7 +1044,7 @@ impl Port {
             ],
         )? as u32;
         self.figures.instructions += guest.instructions() - before;
-        self.note_stack(guest);
+        self.note_stack(guest, "HwFindAdapter");
         if status != SP_RETURN_FOUND {
             return Ok((false, status));
         }
@@ -1210,6 +1235,33 @@ impl Port {
                     .write(buf, &space[..n])
                     .map_err(|e| refuse("GetBusData", e))?;
                 Ok(n as u64)
+            }
+            Func::SetBusDataByOffset => {
+                let _ext = a.ptr(guest);
+                let kind = a.u32(guest);
+                let _bus = a.u32(guest);
+                let _slot = a.u32(guest);
+                let buf = a.ptr(guest);
+                let offset = a.u32(guest);
+                let len = a.u32(guest);
+                // Both ports allow configuration writes in HwFindAdapter only (storport:
+                // not in HwInitialize or ScsiRestartAdapter, windows-side.md §3.6).
+                let entry = guest.current_entry().unwrap_or_default();
+                if entry != "HwFindAdapter" {
+                    self.breaches.push(format!(
+                        "SetBusDataByOffset under {entry}, not HwFindAdapter"
+                    ));
+                    return Ok(0);
+                }
+                if kind != PCI_CONFIGURATION || offset >= 256 {
+                    return Ok(0);
+                }
+                let n = (len as usize).min(256 - offset as usize);
+                let data = guest
+                    .read_vec(buf, n)
+                    .map_err(|e| refuse("SetBusDataByOffset", e))?;
+                let written = self.dev.config_write(offset as usize, &data);
+                Ok(written as u64)
             }
             Func::GetDeviceBase => {
                 let _ext = a.ptr(guest);
