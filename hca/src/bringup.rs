@@ -7,6 +7,7 @@
 //! firmware asks for few init pages (the internal timer's frequency, read from them on
 //! the way, goes to the platform: [`Hal::set_device_clock_khz`]), init pages, INIT_HCA.
 
+use crate::bytes;
 use crate::cmdif::{CmdError, CmdIf, header, opcode};
 use crate::dma::DmaRegion;
 use crate::hal::Hal;
@@ -20,6 +21,10 @@ use crate::plan::MemoryPlan;
 
 /// Bytes of the capability area the driver reads and writes: the general caps.
 const CAPS_PREFIX: usize = 16 + cap::SIZE;
+// The general caps lie inside that prefix in both QUERY_HCA_CAP's output and
+// SET_HCA_CAP's input, so copying them in and out cannot miss.
+const _: () = assert!(query_hca_cap_out::CAPABILITY.byte() + cap::SIZE <= CAPS_PREFIX);
+const _: () = assert!(query_hca_cap_out::CAPABILITY.byte() == set_hca_cap_in::CAPABILITY.byte());
 
 /// Limits and timeouts of bring-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,7 +182,7 @@ pub fn bring_up<H: Hal>(
     hca.cmd
         .exec_sized(hal, dma, &input, 16, &mut out, query_hca_cap_out::SIZE)?;
     let at = query_hca_cap_out::CAPABILITY.byte();
-    hca.caps.copy_from_slice(&out[at..at + cap::SIZE]);
+    hca.caps = bytes::read(&out, at).unwrap_or([0; cap::SIZE]); // cannot miss (above)
     // The internal timer's frequency, for a platform that keeps time by it (0: none).
     hal.set_device_clock_khz(hca.device_frequency_khz());
     let port_type = cap::PORT_TYPE.get(&hca.caps) as u8;
@@ -199,7 +204,7 @@ pub fn bring_up<H: Hal>(
     cap::LOG_UAR_PAGE_SZ.set(&mut hca.caps, 0);
     let mut set = [0u8; CAPS_PREFIX];
     header(&mut set, opcode::SET_HCA_CAP, 0);
-    set[at..at + cap::SIZE].copy_from_slice(&hca.caps);
+    bytes::put(&mut set, at, &hca.caps);
     let mut out = [0u8; 16];
     hca.cmd
         .exec_sized(hal, dma, &set, set_hca_cap_in::SIZE, &mut out, 16)?;

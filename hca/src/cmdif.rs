@@ -4,6 +4,7 @@
 //! in memory against a deadline (no register read while waiting).
 
 use crate::Mmio;
+use crate::bytes;
 use crate::dma::{self, DmaRegion, OutOfRegion, Span};
 use crate::hal::Hal;
 use crate::ifc::Field;
@@ -328,9 +329,10 @@ impl CmdIf {
                 self.block_phys(dma, self.layout.output, 0)?,
             );
         }
-        let inline_in = entry::COMMAND_INPUT_INLINE_DATA.byte();
-        let n = input.len().min(INLINE);
-        e[inline_in..inline_in + n].copy_from_slice(&input[..n]);
+        // The first INLINE bytes travel in the entry, the rest in the mailboxes.
+        if let Some(inline) = entry::COMMAND_INPUT_INLINE_DATA.bytes_mut(&mut e) {
+            bytes::copy_prefix(inline, input);
+        }
         entry::TOKEN.set(&mut e, token.into());
         entry::OWNERSHIP.set(&mut e, 1);
         let signature = !xor(&e);
@@ -362,9 +364,9 @@ impl CmdIf {
                 status: delivery,
             });
         }
-        let inline_out = entry::COMMAND_OUTPUT_INLINE_DATA.byte();
-        let n = output.len().min(INLINE);
-        output[..n].copy_from_slice(&e[inline_out..inline_out + n]);
+        if let Some(inline) = entry::COMMAND_OUTPUT_INLINE_DATA.bytes(&e) {
+            bytes::copy_prefix(output, inline);
+        }
         self.gather(
             dma,
             opcode,
@@ -407,8 +409,9 @@ impl CmdIf {
         for i in 0..count {
             block.fill(0);
             let chunk = data.get(i * MAILBOX_DATA..).unwrap_or(&[]);
-            let n = chunk.len().min(MAILBOX_DATA);
-            block[..n].copy_from_slice(&chunk[..n]);
+            if let Some(room) = mbox::MAILBOX_DATA.bytes_mut(&mut block) {
+                bytes::copy_prefix(room, chunk);
+            }
             if i + 1 < count {
                 let next = self.block_phys(dma, span, i + 1)?;
                 set_pointer(
@@ -454,8 +457,9 @@ impl CmdIf {
             let Some(dst) = out.get_mut(i * MAILBOX_DATA..) else {
                 continue;
             };
-            let n = dst.len().min(MAILBOX_DATA);
-            dst[..n].copy_from_slice(&block[..n]);
+            if let Some(data) = mbox::MAILBOX_DATA.bytes(&block) {
+                bytes::copy_prefix(dst, data);
+            }
         }
         Ok(())
     }

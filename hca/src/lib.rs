@@ -13,6 +13,8 @@
 //! (function reset, firmware pages, capabilities, INIT_HCA, teardown), [`objects`] and
 //! [`resources`] (UAR, PD, key, EQ, CQs, QPs, MAD_IFC), [`queues`] (the data path,
 //! polled or armed for completion interrupts), [`timer`] (the device's clock).
+//! [`bytes`] holds the byte copies every layer uses, which have no panic path (why
+//! that matters for the i686 images is told there).
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
@@ -26,6 +28,7 @@
 extern crate std;
 
 pub mod bringup;
+pub mod bytes;
 pub mod cmdif;
 #[allow(unsafe_code)]
 pub mod dma;

@@ -4,6 +4,7 @@
 //! Rings are carved by the caller (the memory plan) and initialised here before the
 //! device sees them: every EQE owner bit set, every CQE marked invalid.
 
+use crate::bytes;
 use crate::cmdif::{CmdError, CmdIf, header};
 use crate::dma::{DmaRegion, Span};
 use crate::hal::Hal;
@@ -281,8 +282,14 @@ pub fn create_pa_mkey<H: Hal>(
     Ok(index << 8 | u32::from(variant))
 }
 
-/// Fills the page list of a create command for `ring`; returns the command length.
-fn page_list(input: &mut [u8], pas: Field, dma: &DmaRegion, ring: Span) -> Result<usize, CmdError> {
+/// Fills the page list of a create command for `ring`; returns the command: `input`
+/// up to the end of the list.
+fn page_list<'a>(
+    input: &'a mut [u8],
+    pas: Field,
+    dma: &DmaRegion,
+    ring: Span,
+) -> Result<&'a [u8], CmdError> {
     let pages = ring.len.div_ceil(4096);
     if pages == 0 || pages > MAX_RING_PAGES {
         return Err(CmdError::TooLong {
@@ -298,7 +305,15 @@ fn page_list(input: &mut [u8], pas: Field, dma: &DmaRegion, ring: Span) -> Resul
         })?;
         Field::new(pas.bit + 64 * i as u32, 64).set(input, addr);
     }
-    Ok(pas.byte() + 8 * pages)
+    // Every caller's buffer holds MAX_RING_PAGES entries; checked, not indexed, so that
+    // no panic path is linked (see `crate::bytes`).
+    let len = pas.byte() + 8 * pages;
+    let input: &'a [u8] = input;
+    input.get(..len).ok_or(CmdError::TooLong {
+        opcode: hdr::OPCODE.get(input) as u16,
+        len,
+        max: input.len(),
+    })
 }
 
 /// CREATE_EQ: initialises the ring (every owner bit 1) and creates the queue.
@@ -323,9 +338,9 @@ pub fn create_eq<H: Hal>(
     eqc::LOG_PAGE_SIZE.within(c).set(&mut input, 0);
     // The first of the four 64-bit bitmask words holds event types 0–63.
     Field::new(create_eq_in::EVENT_BITMASK.bit, 64).set(&mut input, cfg.events);
-    let len = page_list(&mut input, create_eq_in::PAS, dma, cfg.ring)?;
+    let command = page_list(&mut input, create_eq_in::PAS, dma, cfg.ring)?;
     let mut out = [0u8; 16];
-    cmd.exec(hal, dma, &input[..len], &mut out)?;
+    cmd.exec(hal, dma, command, &mut out)?;
     Ok(create_eq_out::EQ_NUMBER.get(&out) as u8)
 }
 
@@ -355,9 +370,9 @@ pub fn create_cq<H: Hal>(
     cqc::DBR_ADDR
         .within(c)
         .set(&mut input, dma.phys_span(cfg.dbr)?);
-    let len = page_list(&mut input, create_cq_in::PAS, dma, cfg.ring)?;
+    let command = page_list(&mut input, create_cq_in::PAS, dma, cfg.ring)?;
     let mut out = [0u8; 16];
-    cmd.exec(hal, dma, &input[..len], &mut out)?;
+    cmd.exec(hal, dma, command, &mut out)?;
     Ok(create_cq_out::CQN.get(&out) as u32)
 }
 
@@ -393,9 +408,9 @@ pub fn create_qp<H: Hal>(
         .within(q)
         .set(&mut input, dma.phys_span(cfg.dbr)?);
     qpc::RQ_TYPE.within(q).set(&mut input, 0);
-    let len = page_list(&mut input, create_qp_in::PAS, dma, cfg.buffer)?;
+    let command = page_list(&mut input, create_qp_in::PAS, dma, cfg.buffer)?;
     let mut out = [0u8; 16];
-    cmd.exec(hal, dma, &input[..len], &mut out)?;
+    cmd.exec(hal, dma, command, &mut out)?;
     Ok(create_qp_out::QPN.get(&out) as u32)
 }
 
@@ -554,12 +569,10 @@ pub fn mad_ifc<H: Hal>(
     let mut input = [0u8; objects::mad_ifc_in::SIZE];
     header(&mut input, opcode::MAD_IFC, 0b11); // ignore M_Key and B_Key: local query
     mad_ifc_in::PORT.set(&mut input, port.into());
-    let at = mad_ifc_in::MAD.byte();
-    input[at..at + 256].copy_from_slice(mad);
+    // Both 256-byte fields lie inside their structures (checked where `ifc` defines
+    // them), and the buffers are those structures' size.
+    bytes::put(&mut input, mad_ifc_in::MAD.byte(), mad);
     let mut out = [0u8; objects::mad_ifc_out::SIZE];
     cmd.exec(hal, dma, &input, &mut out)?;
-    let mut response = [0u8; 256];
-    let at = mad_ifc_out::RESPONSE_MAD_PACKET.byte();
-    response.copy_from_slice(&out[at..at + 256]);
-    Ok(response)
+    Ok(bytes::read(&out, mad_ifc_out::RESPONSE_MAD_PACKET.byte()).unwrap_or([0; 256]))
 }

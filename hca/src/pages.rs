@@ -3,6 +3,7 @@
 //! pages in any order, so ownership is a bitmap, and a returned page that is not one
 //! of ours is an error, never memory we start using.
 
+use crate::bytes;
 use crate::cmdif::{CmdError, CmdIf, header, opcode};
 use crate::dma::{DmaRegion, Span};
 use crate::hal::Hal;
@@ -114,7 +115,12 @@ impl PagePool {
         while left > 0 {
             let n = left.min(PAGES_PER_COMMAND);
             let len = manage_pages_in::PAS.byte() + 8 * n;
-            let buf = &mut input[..len];
+            let max = input.len();
+            let buf = input.get_mut(..len).ok_or(CmdError::TooLong {
+                opcode: opcode::MANAGE_PAGES,
+                len,
+                max,
+            })?;
             buf.fill(0);
             header(buf, opcode::MANAGE_PAGES, 1);
             manage_pages_in::INPUT_NUM_ENTRIES.set(buf, n as u64);
@@ -130,7 +136,7 @@ impl PagePool {
                     len: PAGE,
                 })?;
                 let at = manage_pages_in::PAS.byte() + 8 * slot;
-                buf[at..at + 8].copy_from_slice(&addr.to_be_bytes());
+                bytes::put(buf, at, &addr.to_be_bytes()); // slot < n: inside `buf`
             }
             cmd.exec(hal, dma, buf, &mut [0u8; 16])?;
             for &c in chosen.iter().take(n) {
@@ -159,11 +165,17 @@ impl PagePool {
             header(&mut input, opcode::MANAGE_PAGES, 2);
             manage_pages_in::INPUT_NUM_ENTRIES.set(&mut input, want as u64);
             let len = manage_pages_out::PAS.byte() + 8 * want;
-            cmd.exec(hal, dma, &input, &mut out[..len])?;
+            let max = out.len();
+            let output = out.get_mut(..len).ok_or(CmdError::TooLong {
+                opcode: opcode::MANAGE_PAGES,
+                len,
+                max,
+            })?;
+            cmd.exec(hal, dma, &input, output)?;
             let got = (manage_pages_out::OUTPUT_NUM_ENTRIES.get(&out) as usize).min(want);
             for i in 0..got {
                 let at = manage_pages_out::PAS.byte() + 8 * i;
-                let addr = u64::from_be_bytes(out[at..at + 8].try_into().unwrap_or([0xFF; 8]));
+                let addr = u64::from_be_bytes(bytes::read(&out, at).unwrap_or([0xFF; 8]));
                 let index = dma
                     .offset_of(addr, PAGE)
                     .and_then(|o| o.checked_sub(self.span.offset))

@@ -13,6 +13,7 @@
 //! ([`EventQueue::arm`]); its next event raises its MSI-X vector, and disarms it.
 //! Arming what is already armed writes nothing.
 
+use crate::bytes;
 use crate::dma::{self, DmaRegion, OutOfRegion, Span};
 use crate::hal::Hal;
 use crate::ifc::events::{comp_event, eqe};
@@ -127,8 +128,8 @@ impl SendQueue {
         let index = self.pc;
         for b in 0..bbs {
             let chunk = wqe.get(usize::from(b) * WQEBB..).unwrap_or(&[]);
-            let n = chunk.len().min(WQEBB);
-            dma.write(self.slot(index.wrapping_add(b)), &chunk[..n])?;
+            let block = chunk.get(..WQEBB).unwrap_or(chunk);
+            dma.write(self.slot(index.wrapping_add(b)), block)?;
         }
         let mask = self.capacity() - 1;
         if let Some(size) = self.sizes.get_mut(usize::from(index & mask)) {
@@ -139,8 +140,7 @@ impl SendQueue {
         dma::publish();
         dma.write_be32(self.dbr.offset + 4, u32::from(self.pc))?;
         dma::publish();
-        let mut first = [0u8; 8];
-        first.copy_from_slice(wqe.get(..8).unwrap_or(&[0; 8]));
+        let first = bytes::read::<8>(wqe, 0).unwrap_or([0; 8]);
         let bf = self.uar as usize * UAR_PAGE + UAR_BF + if self.bf_odd { BF_HALF } else { 0 };
         self.bf_odd = !self.bf_odd;
         hal.write64(bf, u64::from_be_bytes(first));
@@ -220,10 +220,17 @@ impl SendQueue {
             ds as u8,
             0,
         );
-        w[ctrl::LEN..ctrl::LEN + 4]
-            .copy_from_slice(&(wqe::INLINE | payload.len() as u32).to_be_bytes());
-        w[ctrl::LEN + 4..ctrl::LEN + seg].copy_from_slice(payload);
-        self.post(hal, dma, &w[..usize::from(bbs) * WQEBB], bbs)
+        // Both fit: `payload` is at most `max` long.
+        bytes::put(
+            &mut w,
+            ctrl::LEN,
+            &(wqe::INLINE | payload.len() as u32).to_be_bytes(),
+        );
+        bytes::put(&mut w, ctrl::LEN + 4, payload);
+        let blocks = w
+            .get(..usize::from(bbs) * WQEBB)
+            .ok_or(PostError::TooLong { len: payload.len() })?;
+        self.post(hal, dma, blocks, bbs)
     }
 
     /// Releases the blocks of every WQE up to and including the one at `wqe_counter`
@@ -510,8 +517,7 @@ impl EventQueue {
         dma::observe();
         let mut e = [0u8; ENTRY];
         dma.read(at, &mut e)?;
-        let mut data = [0u8; 28];
-        data.copy_from_slice(eqe::EVENT_DATA.bytes(&e).unwrap_or(&[0; 28]));
+        let data = bytes::read(&e, eqe::EVENT_DATA.byte()).unwrap_or([0; 28]);
         self.ci = self.ci.wrapping_add(1);
         // An event written after the EQ was armed raised its interrupt and disarmed it;
         // one written before made the arm raise it at once.

@@ -6,6 +6,8 @@
 //! member is checked against that header by `tests/dv_oracle.rs` through [`DV`].
 //! Parsing never panics: every read is of a fixed array at constant offsets.
 
+use crate::bytes;
+
 /// A member of a byte-oriented structure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Member {
@@ -213,15 +215,11 @@ pub const DV: &[DvStruct] = &[
 ];
 
 fn put32(buf: &mut [u8], at: usize, v: u32) {
-    if let Some(d) = buf.get_mut(at..at + 4) {
-        d.copy_from_slice(&v.to_be_bytes());
-    }
+    bytes::put(buf, at, &v.to_be_bytes());
 }
 
 fn put64(buf: &mut [u8], at: usize, v: u64) {
-    if let Some(d) = buf.get_mut(at..at + 8) {
-        d.copy_from_slice(&v.to_be_bytes());
-    }
+    bytes::put(buf, at, &v.to_be_bytes());
 }
 
 fn get32(buf: &[u8], at: usize) -> u32 {
@@ -285,9 +283,7 @@ pub fn write_av(seg: &mut [u8], a: &AddressVector) {
     if let Some(b) = seg.get_mut(av::FL_MLID) {
         *b = a.path_bits & 0x7F;
     }
-    if let Some(d) = seg.get_mut(av::RLID..av::RLID + 2) {
-        d.copy_from_slice(&a.dlid.to_be_bytes());
-    }
+    bytes::put(seg, av::RLID, &a.dlid.to_be_bytes());
 }
 
 /// Writes a data (pointer) segment into `seg`.

@@ -41,6 +41,7 @@
 //! The connection's transactions use `local_comm_id << 32 | n`: n = 1 for REQ, RTU and
 //! a REJ we send, n = 2 for our DREQ. A DREP answers with the TID of the DREQ it answers.
 
+use fabboot_hca::bytes;
 use fabboot_srp::login::LoginRej;
 
 use super::cm::{
@@ -744,9 +745,7 @@ impl Connector {
     fn rep_info(&self, rep: &Rep<'_>) -> RepInfo {
         let path = &self.params.path;
         let mut private_data = [0u8; REP_PRIVATE_DATA_LEN];
-        if let Some(dst) = private_data.get_mut(..rep.private_data.len()) {
-            dst.copy_from_slice(rep.private_data);
-        }
+        bytes::put(&mut private_data, 0, rep.private_data);
         RepInfo {
             remote_qpn: rep.local_qpn,
             remote_comm_id: rep.local_comm_id,
@@ -785,9 +784,7 @@ impl Connector {
         match self.phase {
             Phase::ReqSent { .. } | Phase::MraWait { .. } | Phase::RepReceived => {
                 let mut ari = [0u8; REJ_ARI_LEN];
-                if let Some(dst) = ari.get_mut(..rej.ari.len()) {
-                    dst.copy_from_slice(rej.ari);
-                }
+                bytes::put(&mut ari, 0, rej.ari);
                 let login_rej = if rej.reason == RejReason::ConsumerDefined {
                     LoginRej::parse(rej.private_data).ok()
                 } else {

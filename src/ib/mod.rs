@@ -32,6 +32,8 @@
 use core::fmt;
 use core::ops::Range;
 
+use fabboot_hca::bytes;
+
 pub mod cm;
 pub mod connect;
 pub mod mad;
@@ -220,17 +222,15 @@ impl<'a> Wr<'a> {
             need: end,
             got,
         })?;
-        match dst.get_mut(..v.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(v);
-                Ok(())
-            }
-            None => Err(Error::TooLong {
+        if bytes::put(dst, 0, v) {
+            Ok(())
+        } else {
+            Err(Error::TooLong {
                 what: self.what,
                 field: "bytes",
                 max: room,
                 got: v.len(),
-            }),
+            })
         }
     }
 

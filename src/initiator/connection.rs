@@ -127,11 +127,11 @@ impl<H: Hal> Initiator<H> {
     }
 
     pub(super) fn login_params(&self, it_iu_len: u32, formats: BufferFormats) -> LoginParams {
-        let mut initiator = [0u8; 16];
-        initiator[..8].copy_from_slice(&self.cfg.target.initiator_ext.to_be_bytes());
-        initiator[8..].copy_from_slice(&self.port.port_guid.to_be_bytes());
+        // The configured extension, then our port GUID (see `TargetConfig`).
+        let initiator =
+            u128::from(self.cfg.target.initiator_ext) << 64 | u128::from(self.port.port_guid);
         LoginParams {
-            initiator_port_id: initiator,
+            initiator_port_id: initiator.to_be_bytes(),
             target_port_id: self.cfg.target.target_port_id,
             it_iu_len,
             formats,

@@ -3,16 +3,15 @@
 //! order. Until the list is known, and when the target cannot report it, LUN 0 alone
 //! is presented.
 
+use fabboot_hca::bytes;
+
 /// Most LUNs presented (the rest of a longer list is ignored and counted).
 pub const MAX_LUNS: usize = 32;
 
 /// REPORT LUNS (SPC-4 §6.33), SELECT REPORT 0, for `alloc` bytes.
 pub fn report_luns_cdb(alloc: u32) -> [u8; 12] {
-    let mut cdb = [0u8; 12];
-    cdb[0] = 0xA0;
-    let a = alloc.to_be_bytes();
-    cdb[6..10].copy_from_slice(&a);
-    cdb
+    let [a0, a1, a2, a3] = alloc.to_be_bytes();
+    [0xA0, 0, 0, 0, 0, 0, a0, a1, a2, a3, 0, 0]
 }
 
 /// Why a REPORT LUNS parameter list was not taken.
@@ -79,8 +78,9 @@ impl LunMap {
             .take(listed.min(MAX_LUNS))
             .enumerate()
         {
-            if let Some(slot) = map.luns.get_mut(i) {
-                slot.copy_from_slice(entry);
+            if let Some(slot) = map.luns.get_mut(i)
+                && bytes::copy(slot, entry)
+            {
                 map.count = i + 1;
             }
         }

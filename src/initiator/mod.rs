@@ -292,10 +292,7 @@ pub struct PortAttrs {
 impl PortAttrs {
     /// Our port GID.
     pub fn gid(&self) -> Gid {
-        let mut g = [0u8; 16];
-        g[..8].copy_from_slice(&self.gid_prefix.to_be_bytes());
-        g[8..].copy_from_slice(&self.port_guid.to_be_bytes());
-        g
+        (u128::from(self.gid_prefix) << 64 | u128::from(self.port_guid)).to_be_bytes()
     }
 }
 
@@ -406,6 +403,7 @@ struct Opened<H: Hal> {
 }
 
 impl<H: Hal> Opened<H> {
+    #[inline(always)]
     fn open(hal: H, dma: DmaRegion, cfg: Config, host: &mut impl Host) -> Result<Self, StartFault> {
         let layout = Layout::new(PlanConfig::BOOT);
         if dma.len() < layout.total {

@@ -3,6 +3,7 @@
 //! bytes transferred, mapped from the SRP_RSP (SRP r16a §6.9; reference §2.3) the way
 //! Windows class drivers expect (windows-side.md: SRB status and autosense).
 
+use fabboot_hca::bytes;
 use fabboot_srp::cmd::DataDir;
 
 use crate::port::abi::{
@@ -115,11 +116,8 @@ pub fn outcome(transfer_len: u32, rsp: &Response<'_>) -> Outcome {
     };
     if rsp.status != SCSI_GOOD {
         out.srb_status = SRB_STATUS_ERROR;
-        let n = rsp.sense.len().min(SENSE_MAX);
-        if n > 0
-            && let (Some(dst), Some(src)) = (out.sense.get_mut(..n), rsp.sense.get(..n))
-        {
-            dst.copy_from_slice(src);
+        let n = bytes::copy_prefix(&mut out.sense, rsp.sense);
+        if n > 0 {
             out.sense_len = n as u8;
             out.srb_status |= SRB_STATUS_AUTOSENSE_VALID;
         }
