@@ -13,7 +13,7 @@ use crate::dma::DmaRegion;
 use crate::hal::Hal;
 use crate::ifc::cmd::{
     query_hca_cap_out, query_issi_out, query_pages_out, set_hca_cap_in, set_issi_in,
-    teardown_hca_in,
+    teardown_hca_in, teardown_hca_out,
 };
 use crate::ifc::hca_cap::cmd_hca_cap as cap;
 use crate::pages::{PageError, PagePool};
@@ -82,6 +82,8 @@ pub enum BringupError {
         /// Its physical address.
         addr: u64,
     },
+    /// A force-close TEARDOWN_HCA reported failure (`teardown_hca_out.state` 1).
+    ForceCloseFailed,
 }
 
 impl From<PageError> for BringupError {
@@ -253,14 +255,42 @@ pub fn service_page_request<H: Hal>(
     Ok(())
 }
 
+/// How TEARDOWN_HCA closes the function (`teardown_hca_in.profile`, reference/mlx5.md
+/// §C.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Teardown {
+    /// Profile 0: every object must have been destroyed first.
+    Graceful,
+    /// Profile 1: firmware drops whatever objects are alive (a driver abandoning
+    /// its queues, as when the port takes its memory back after a failed start).
+    ForceClose,
+}
+
 /// Returns the function to the disabled state: TEARDOWN_HCA, every page taken back
 /// (each must be one we gave), DISABLE_HCA. Returns the pages taken back.
 pub fn teardown<H: Hal>(hca: &mut Hca, hal: &H, dma: &DmaRegion) -> Result<usize, BringupError> {
+    teardown_with(hca, hal, dma, Teardown::Graceful)
+}
+
+/// [`teardown`] with the given TEARDOWN_HCA profile.
+pub fn teardown_with<H: Hal>(
+    hca: &mut Hca,
+    hal: &H,
+    dma: &DmaRegion,
+    how: Teardown,
+) -> Result<usize, BringupError> {
     let mut input = [0u8; 16];
     header(&mut input, opcode::TEARDOWN_HCA, 0);
-    teardown_hca_in::PROFILE.set(&mut input, 0);
+    let profile = match how {
+        Teardown::Graceful => 0,
+        Teardown::ForceClose => 1,
+    };
+    teardown_hca_in::PROFILE.set(&mut input, profile);
     let mut out = [0u8; 16];
     hca.cmd.exec(hal, dma, &input, &mut out)?;
+    if how == Teardown::ForceClose && teardown_hca_out::STATE.get(&out) & 1 != 0 {
+        return Err(BringupError::ForceCloseFailed);
+    }
 
     let held = hca.pages.held();
     let taken = hca.pages.take(&mut hca.cmd, hal, dma, held)?;

@@ -99,10 +99,19 @@ pub struct BootReport {
 }
 
 impl BootReport {
-    /// The figures as JSON.
-    pub fn to_json(&self) -> String {
+    /// The figures as JSON, with the failure if there was one.
+    pub fn to_json(&self, error: Option<&BootError>) -> String {
         let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         let mut o = String::from("{\n");
+        match error {
+            None => o += "  \"ok\": true,\n",
+            Some(e) => {
+                o += &format!(
+                    "  \"ok\": false,\n  \"error\": \"{}\",\n",
+                    esc(&e.to_string())
+                )
+            }
+        }
         o += &format!(
             "  \"disk\": \"{}\",\n  \"sm\": \"{}\",\n  \"phases\": [\n",
             esc(&self.disk),
@@ -352,8 +361,36 @@ fn finish(r: &mut PhaseReport, m: &Machine, t0: u64, wall: Instant) {
     r.wall_ms = wall.elapsed().as_millis();
 }
 
-/// Runs both phases; `say` gets progress lines.
-pub fn run(opts: &BootOptions, mut say: impl FnMut(&str)) -> Result<BootReport, BootError> {
+/// Runs both phases; `say` gets progress lines. The report holds the figures of every
+/// phase that ran, also when one failed (the error says which and why).
+pub fn run(opts: &BootOptions, mut say: impl FnMut(&str)) -> (BootReport, Result<(), BootError>) {
+    let mut report = BootReport {
+        disk: String::new(),
+        sm: match opts.sm {
+            SmChoice::Builtin => "builtin".into(),
+            SmChoice::OpenSm => "opensm".into(),
+        },
+        phases: Vec::new(),
+    };
+    let result = run_phases(opts, &mut report, &mut say);
+    (report, result)
+}
+
+/// Finishes the capture (also after a failure: the packets are what explains it).
+fn end_capture(opts: &BootOptions, machine: &mut Machine, say: &mut impl FnMut(&str)) {
+    if let Some(p) = &opts.pcap {
+        match machine.port.world.finish_capture() {
+            Ok(n) => say(&format!("capture: {n} packets in {}", p.display())),
+            Err(e) => say(&format!("capture {}: {e}", p.display())),
+        }
+    }
+}
+
+fn run_phases(
+    opts: &BootOptions,
+    report: &mut BootReport,
+    mut say: impl FnMut(&str),
+) -> Result<(), BootError> {
     // The working disk.
     let work = WorkDisk(std::env::temp_dir().join(format!(
         "fabboot-boot-{}-{}.img",
@@ -378,14 +415,7 @@ pub fn run(opts: &BootOptions, mut say: impl FnMut(&str)) -> Result<BootReport, 
             ("generated".to_string(), Some(m))
         }
     };
-    let mut report = BootReport {
-        disk: disk_name,
-        sm: match opts.sm {
-            SmChoice::Builtin => "builtin".into(),
-            SmChoice::OpenSm => "opensm".into(),
-        },
-        phases: Vec::new(),
-    };
+    report.disk = disk_name;
 
     // Phase 1: the loader.
     let wall = Instant::now();
@@ -423,6 +453,7 @@ pub fn run(opts: &BootOptions, mut say: impl FnMut(&str)) -> Result<BootReport, 
     finish(&mut r1, &machine, t0, wall);
     if let Err(e) = result {
         report.phases.push(r1);
+        end_capture(opts, &mut machine, &mut say);
         return Err(e);
     }
     say(&format!(
@@ -462,16 +493,8 @@ pub fn run(opts: &BootOptions, mut say: impl FnMut(&str)) -> Result<BootReport, 
     let result = phase2(&mut machine, &mut r2, opts, &work.0, &mut say);
     finish(&mut r2, &machine, t0, wall);
     report.phases.push(r2);
-    result?;
-    if let Some(p) = &opts.pcap {
-        let n = machine
-            .port
-            .world
-            .finish_capture()
-            .map_err(|e| BootError::Setup(format!("capture: {e}")))?;
-        say(&format!("capture: {n} packets in {}", p.display()));
-    }
-    Ok(report)
+    end_capture(opts, &mut machine, &mut say);
+    result
 }
 
 fn phase1(

@@ -30,7 +30,7 @@ pub mod request;
 
 use core::mem::MaybeUninit;
 
-use fabboot_hca::bringup::{self, BringupConfig, BringupError, Hca};
+use fabboot_hca::bringup::{self, BringupConfig, BringupError, Hca, Teardown};
 use fabboot_hca::cmdif::CmdError;
 use fabboot_hca::dma::{DmaRegion, Span};
 use fabboot_hca::hal::Hal;
@@ -548,12 +548,13 @@ impl<H: Hal> Initiator<H> {
         Ok(slot.write(opened.into_initiator(now_us)))
     }
 
-    /// Returns the HCA to the disabled state (TEARDOWN_HCA, every firmware page taken
-    /// back, DISABLE_HCA), so the device no longer touches the DMA region: for a
+    /// Returns the HCA to the disabled state (force-close TEARDOWN_HCA, which drops
+    /// the queues and keys still alive; every firmware page taken back; DISABLE_HCA),
+    /// so the device no longer touches the DMA region: for a
     /// driver that gives its region back to the port. The initiator is unusable
     /// afterwards.
     pub fn teardown(&mut self) -> Result<usize, BringupError> {
-        bringup::teardown(&mut self.hca, &self.hal, &self.dma)
+        bringup::teardown_with(&mut self.hca, &self.hal, &self.dma, Teardown::ForceClose)
     }
 
     /// Where the initiator stands.

@@ -10,6 +10,12 @@
 //! model fabric. Limits, as typed errors from [`crate::ibsim`]: at most nine model
 //! ports (ten clients with OpenSM's), no SA answer longer than one MAD (§0.7).
 //!
+//! TIDs: ibsim stamps bits 63..48 of every request's TID with the sender's client
+//! index and routes the answer by them (§0.5), so the answer would come back with
+//! other high bits than the requester chose. A real fabric carries a TID end to end
+//! (IBA 13.4.6.4: the responder copies it), so the bridge remembers the bits it
+//! handed over for each request in flight and puts them back into the answer.
+//!
 //! Time: ibsim runs in wall-clock time. While a MAD is out and the model has nothing
 //! else to do, the world waits for ibsim and advances virtual time by the wall time
 //! waited, so a round trip through OpenSM shows in virtual time as what it took.
@@ -40,6 +46,25 @@ pub struct Bridge {
     pub mads_received: u64,
     /// MADs ibsim bounced (undeliverable: status 110, §0.6); the sender times out.
     pub bounced: u64,
+    /// Requests in flight from model ports: (node, class, TID bits 47..0) and the
+    /// TID's bits 63..48 as the port sent them, oldest first.
+    tid_high: std::collections::VecDeque<((usize, u8, u64), u16)>,
+}
+
+/// Requests whose TIDs the bridge remembers (the oldest are forgotten: a requester
+/// that has timed out no longer matches its answer anyway).
+const TIDS_REMEMBERED: usize = 1024;
+/// MAD header offsets: management class, method, transaction ID (srp-cm-sa-dm.md §1.3).
+const MAD_CLASS: usize = 1;
+const MAD_METHOD: usize = 3;
+const MAD_TID: usize = 8;
+/// Method bit 7: a response.
+const METHOD_RESPONSE: u8 = 0x80;
+
+fn tid_of(mad: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(
+        mad.get(MAD_TID..MAD_TID + 8)?.try_into().ok()?,
+    ))
 }
 
 impl Bridge {
@@ -60,6 +85,7 @@ impl Bridge {
             mads_sent: 0,
             mads_received: 0,
             bounced: 0,
+            tid_high: std::collections::VecDeque::new(),
         })
     }
 
@@ -97,6 +123,15 @@ impl Bridge {
             qkey: deth.q_key,
             sqp: deth.src_qp,
         };
+        if mad[MAD_METHOD] & METHOD_RESPONSE == 0
+            && let Some(tid) = tid_of(&mad)
+        {
+            if self.tid_high.len() == TIDS_REMEMBERED {
+                self.tid_high.pop_front();
+            }
+            let key = (node, mad[MAD_CLASS], tid & ibsim::mad::TID_MATCH_MASK);
+            self.tid_high.push_back((key, (tid >> 48) as u16));
+        }
         let Some(c) = self.client(node) else {
             return Ok(());
         };
@@ -109,6 +144,21 @@ impl Bridge {
     /// Whether answers may still come.
     pub fn expecting(&self) -> bool {
         self.last_sent.is_some_and(|t| t.elapsed() < EXPECT_FOR)
+    }
+
+    /// Puts back the TID bits 63..48 node `node` chose into an answer to its request.
+    fn restore_tid(&mut self, node: usize, mad: &mut [u8; 256]) {
+        if mad[MAD_METHOD] & METHOD_RESPONSE == 0 {
+            return;
+        }
+        let Some(tid) = tid_of(mad) else { return };
+        let key = (node, mad[MAD_CLASS], tid & ibsim::mad::TID_MATCH_MASK);
+        if let Some(i) = self.tid_high.iter().position(|(k, _)| *k == key)
+            && let Some((_, high)) = self.tid_high.remove(i)
+        {
+            let tid = u64::from(high) << 48 | key.2;
+            mad[MAD_TID..MAD_TID + 8].copy_from_slice(&tid.to_be_bytes());
+        }
     }
 
     /// MADs that arrived for the model ports within about `wait`, as frames for
@@ -133,18 +183,12 @@ impl Bridge {
                         continue;
                     }
                     self.mads_received += 1;
+                    let mut mad = r.mad;
+                    self.restore_tid(node, &mut mad);
                     let qkey = if r.dqp == 1 { GSI_QKEY } else { 0 };
-                    if let Some(f) = ud_frame(
-                        r.slid,
-                        lid,
-                        0,
-                        0xFFFF,
-                        r.dqp,
-                        r.sqp,
-                        qkey,
-                        0,
-                        r.mad.to_vec(),
-                    ) {
+                    if let Some(f) =
+                        ud_frame(r.slid, lid, 0, 0xFFFF, r.dqp, r.sqp, qkey, 0, mad.to_vec())
+                    {
                         got.push((node, f));
                     }
                 }
