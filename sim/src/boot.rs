@@ -85,9 +85,25 @@ pub struct PhaseReport {
     pub busy_requeues: u64,
     pub event_log: Vec<String>,
     pub violations: Vec<String>,
+    /// The large sequential read (phase 2); the per-SRB figures above are then those
+    /// of the random 4 KiB requests.
+    pub sequential: Option<Sequential>,
     /// Files read and verified (phase 1).
     pub files: Vec<(String, u64)>,
     pub wall_ms: u128,
+}
+
+/// Figures of phase 2's sequential read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sequential {
+    pub srbs: u64,
+    pub bytes: u64,
+    /// Bytes per SRB.
+    pub transfer: u64,
+    pub virtual_ns: u64,
+    pub instructions_per_srb: f64,
+    pub mmio_reads_per_srb: f64,
+    pub mmio_writes_per_srb: f64,
 }
 
 /// Both phases.
@@ -131,7 +147,7 @@ impl BootReport {
                  \"mmio_writes_per_srb\": {:.3}, \"init_instructions\": {}, \
                  \"stack_high_water\": {}, \"stack_io_high_water\": {}, \"interrupts\": {}, \"timer_calls\": {}, \
                  \"dpcs\": {}, \"busy_requeues\": {}, \"files\": {}, \
-                 \"wall_ms\": {}, \"event_log\": [{}], \"violations\": [{}]}}{}\n",
+                 \"wall_ms\": {}, \"sequential\": {}, \"event_log\": [{}], \"violations\": [{}]}}{}\n",
                 p.name,
                 esc(&p.image),
                 p.arch,
@@ -151,6 +167,18 @@ impl BootReport {
                 p.busy_requeues,
                 p.files.len(),
                 p.wall_ms,
+                p.sequential.map_or("null".to_string(), |q| format!(
+                    "{{\"srbs\": {}, \"bytes\": {}, \"transfer\": {}, \"virtual_ns\": {}, \
+                     \"instructions_per_srb\": {:.1}, \"mmio_reads_per_srb\": {:.3}, \
+                     \"mmio_writes_per_srb\": {:.3}}}",
+                    q.srbs,
+                    q.bytes,
+                    q.transfer,
+                    q.virtual_ns,
+                    q.instructions_per_srb,
+                    q.mmio_reads_per_srb,
+                    q.mmio_writes_per_srb
+                )),
                 list(&p.event_log),
                 list(&p.violations),
                 if i + 1 < self.phases.len() { "," } else { "" }
@@ -810,6 +838,9 @@ fn phase2(
     if r.first_sector_ns == 0 {
         r.first_sector_ns = m.port.clock.now_ns() - t0;
     }
+    // The per-SRB figures are those of the 4 KiB paging requests.
+    per_srb(r, m, start);
+    let seq_figures = figures_start(m);
     // The large sequential read: whole transfers from scattered pages.
     let breaks = adapter.physical_breaks.clamp(1, 256) as u64;
     let xfer = u64::from(adapter.max_transfer.clamp(4096, 1 << 20))
@@ -919,7 +950,17 @@ fn phase2(
         "phase 2: {} random requests ({writes} writes) and the sequential read verified; the paging area matches its shadow",
         opts.random_ios
     ));
-    per_srb(r, m, start);
+    let mut seq = PhaseReport::default();
+    per_srb(&mut seq, m, seq_figures);
+    r.sequential = Some(Sequential {
+        srbs: m.port.figures.srbs - seq_figures.3,
+        bytes: seq_bytes,
+        transfer: xfer,
+        virtual_ns: seq_ns,
+        instructions_per_srb: seq.instructions_per_srb,
+        mmio_reads_per_srb: seq.mmio_reads_per_srb,
+        mmio_writes_per_srb: seq.mmio_writes_per_srb,
+    });
     let _ = std::io::stdout().flush();
     Ok(())
 }

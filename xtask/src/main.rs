@@ -3,24 +3,31 @@
 //! * `build`: the four driver images, into `target/sys/<arch>/`.
 //! * `check-images`: checks the built images with an independent PE parser and x86
 //!   decoder, then proves each check live by breaking a copy of each image.
+//! * `demo`: the main job: builds the images and boots a machine from an SRP disk with
+//!   them in the host emulator (`fabboot-sim boot`), under each subnet manager.
 //! * `ci`: everything CI runs (formatting, clippy for the host and both Windows
 //!   targets, all tests, a short `fuzz` run, `fabboot-sim hca-bringup`, `fabboot-sim
 //!   fabric` and `fabboot-sim driver` with each subnet manager, `build`,
-//!   `check-images`).
+//!   `check-images`, `demo`).
 //! * `fuzz`: the cargo-fuzz targets in `fuzz/`, each for a few seconds (see `fuzz.rs`).
 
+mod demo;
 mod fuzz;
 mod images;
 mod pe;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <build | check-images | ci | fuzz | help>
+const USAGE: &str = "usage: cargo xtask <demo | build | check-images | ci | fuzz | help>
 
+  demo [--sm builtin|opensm] [-- ARGS...]
+                the main job: build the images, then boot a machine from an SRP disk
+                with them in the host emulator (fabboot-sim boot ARGS), under each
+                subnet manager (default: both); figures in target/boot-<sm>.json
   build         build fabboot.sys and ntbootdd.sys for x86_64 and i686 into target/sys/
   check-images  check the built images (PE layout, imports, checksum, instructions)
   ci            run what CI runs: fmt, clippy (host + Windows targets), tests, fuzz,
-                fabboot-sim hca-bringup, fabric and driver, build, checks
+                fabboot-sim hca-bringup, fabric and driver, build, checks, demo
   fuzz [--seconds N] [TARGET...]
                 build the fuzz targets in fuzz/ and run each (default: all) N seconds
                 (default 4); fails if any crashes";
@@ -31,6 +38,7 @@ fn main() -> ExitCode {
         Some("build") => images::build_all().map(|built| images::report(&built)),
         Some("check-images") => pe::check_all(),
         Some("ci") => ci(),
+        Some("demo") => demo::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
@@ -142,9 +150,9 @@ fn ci() -> Result<(), String> {
             sm,
         ])?;
     }
-    let built = images::build_all()?;
-    images::report(&built);
-    pe::check_all()?;
+    // The main job: the built images boot under each subnet manager (builds the
+    // images and checks them first).
+    demo::run(&["builtin", "opensm"], &[])?;
     let secs = started.elapsed().as_secs();
     println!(
         "xtask ci: all steps passed in {}m{:02}s",

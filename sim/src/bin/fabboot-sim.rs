@@ -314,28 +314,60 @@ fn boot(args: Vec<String>) -> ExitCode {
     {
         println!("== summary ({} SM, disk {})", r.sm, r.disk);
         let mut violations = 0;
-        for p in &r.phases {
+        for (n, p) in r.phases.iter().enumerate() {
+            let image = std::path::Path::new(&p.image)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let files = if p.files.is_empty() {
+                String::new()
+            } else {
+                format!("{} files, ", p.files.len())
+            };
             println!(
-                "{:<7} {:<13} {:<6} {:>6} SRBs {:>9} KiB  first sector {:>8.2} ms  \
-                 {:>7.0} instr/SRB  {:.2} MMIO reads + {:.2} writes/SRB  stack {} B (I/O {} B)  \
-                 init {} instr  {} violations",
+                "phase {} ({}): {image} {}: {files}{} SRBs, {} KiB in {:.3} s virtual; \
+                 first sector at {:.1} ms; bring-up and login {} instructions",
+                n + 1,
                 p.name,
-                std::path::Path::new(&p.image)
-                    .file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
                 p.arch,
                 p.srbs,
                 p.bytes >> 10,
+                p.virtual_ns as f64 / 1e9,
                 p.first_sector_ns as f64 / 1e6,
+                p.init_instructions,
+            );
+            let per = if p.sequential.is_some() {
+                "per 4 KiB SRB"
+            } else {
+                "per SRB"
+            };
+            println!(
+                "    {per}: {:.0} instructions in the driver, {:.2} MMIO reads, {:.2} MMIO \
+                 writes; stack {} B deepest (I/O path {} B); {} interrupts, {} timer calls, \
+                 {} BUSY requeues; {} violations",
                 p.instructions_per_srb,
                 p.mmio_reads_per_srb,
                 p.mmio_writes_per_srb,
                 p.stack_high_water,
                 p.stack_io_high_water,
-                p.init_instructions,
+                p.interrupts,
+                p.timer_calls,
+                p.busy_requeues,
                 p.violations.len()
             );
+            if let Some(q) = &p.sequential {
+                println!(
+                    "    sequential read: {} MiB in {} SRBs of {} KiB, {:.1} Gb/s virtual, \
+                     {:.0} instructions, {:.2} MMIO reads, {:.2} MMIO writes per SRB",
+                    q.bytes >> 20,
+                    q.srbs,
+                    q.transfer >> 10,
+                    q.bytes as f64 * 8.0 / q.virtual_ns.max(1) as f64,
+                    q.instructions_per_srb,
+                    q.mmio_reads_per_srb,
+                    q.mmio_writes_per_srb
+                );
+            }
             for v in &p.violations {
                 println!("  violation: {v}");
             }
