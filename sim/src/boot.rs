@@ -76,7 +76,8 @@ pub struct PhaseReport {
     /// Instructions in driver code to bring the adapter up and log in.
     pub init_instructions: u64,
     pub stack_high_water: u64,
-    /// The deepest stack of an I/O-path call (HwStartIo, interrupts, timer, DPCs).
+    /// The deepest stack of a call while the measured SRBs ran (HwStartIo, interrupts,
+    /// the timer, DPCs): phase 1's I/O, phase 2's random 4 KiB requests.
     pub stack_io_high_water: u64,
     pub interrupts: u64,
     pub timer_calls: u64,
@@ -344,7 +345,9 @@ fn read_image(path: &Path) -> Result<Vec<u8>, BootError> {
     })
 }
 
-fn figures_start(m: &Machine) -> (u64, u64, u64, u64) {
+/// Starts a per-SRB measurement window (the stack's high-water mark restarts too).
+fn figures_start(m: &mut Machine) -> (u64, u64, u64, u64) {
+    m.port.figures.stack_io_high_water = 0;
     let c = m.port.dev.mmio_counts();
     (
         m.port.figures.instructions,
@@ -360,6 +363,7 @@ fn per_srb(r: &mut PhaseReport, m: &Machine, start: (u64, u64, u64, u64)) {
     r.instructions_per_srb = (m.port.figures.instructions - start.0) as f64 / srbs;
     r.mmio_reads_per_srb = (c.reads - start.1) as f64 / srbs;
     r.mmio_writes_per_srb = (c.writes - start.2) as f64 / srbs;
+    r.stack_io_high_water = m.port.figures.stack_io_high_water;
 }
 
 fn finish(r: &mut PhaseReport, m: &Machine, t0: u64, wall: Instant) {
@@ -367,7 +371,6 @@ fn finish(r: &mut PhaseReport, m: &Machine, t0: u64, wall: Instant) {
     r.bytes = m.port.figures.bytes;
     r.virtual_ns = m.port.clock.now_ns() - t0;
     r.stack_high_water = m.port.figures.stack_high_water;
-    r.stack_io_high_water = m.port.figures.stack_io_high_water;
     r.interrupts = m.port.figures.interrupts;
     r.timer_calls = m.port.figures.timer_calls;
     r.dpcs = m.port.figures.dpcs;

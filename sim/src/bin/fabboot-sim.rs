@@ -343,7 +343,7 @@ fn boot(args: Vec<String>) -> ExitCode {
             };
             println!(
                 "    {per}: {:.0} instructions in the driver, {:.2} MMIO reads, {:.2} MMIO \
-                 writes; stack {} B deepest (I/O path {} B); {} interrupts, {} timer calls, \
+                 writes; stack {} B deepest, {} B while these SRBs ran; {} interrupts, {} timer calls, \
                  {} BUSY requeues; {} violations",
                 p.instructions_per_srb,
                 p.mmio_reads_per_srb,
