@@ -7,6 +7,11 @@
 //! (`fabboot.sys`, x86_64 by default) in kernel mode serves a paging-like workload:
 //! random 4 KiB reads and writes with unmapped, scattered buffers at queue depth 32,
 //! then a large sequential read, every byte checked against a shadow of the disk.
+//! Phase 3 plays a crash: the kernel dies with paging writes in flight, and the dump
+//! stack loads the same image again in dump mode (a `DumpRegion` of the size the
+//! kernel's instance asked for, no interrupts, timers or DPCs, polled), which resets
+//! the HCA the dead kernel left running, logs in and writes a dump, verified byte for
+//! byte on the disk.
 //!
 //! The disk is a working copy: the generated boot disk, or `--disk IMAGE` copied, so a
 //! user's image is never written.
@@ -392,7 +397,7 @@ fn finish(r: &mut PhaseReport, m: &Machine, t0: u64, wall: Instant) {
     r.wall_ms = wall.elapsed().as_millis();
 }
 
-/// Runs both phases; `say` gets progress lines. The report holds the figures of every
+/// Runs the three phases; `say` gets progress lines. The report holds the figures of every
 /// phase that ran, also when one failed (the error says which and why).
 pub fn run(opts: &BootOptions, mut say: impl FnMut(&str)) -> (BootReport, Result<(), BootError>) {
     let mut report = BootReport {
@@ -524,8 +529,174 @@ fn run_phases(
     let result = phase2(&mut machine, &mut r2, opts, &work.0, &mut say);
     finish(&mut r2, &machine, t0, wall);
     report.phases.push(r2);
+    if let Err(e) = result {
+        end_capture(opts, &mut machine, &mut say);
+        return Err(e);
+    }
+
+    // Phase 3: the kernel dies with paging writes in flight; the dump stack loads the
+    // same image again (configured as a user would, through its embedded block: the
+    // dump port passes only `dump=1`) and writes the dump, polled.
+    let wall = Instant::now();
+    let dump_buffer = machine
+        .port
+        .adapter
+        .map(|a| a.requested_dump_buffer)
+        .unwrap_or(0);
+    let blocks = std::fs::metadata(&work.0)
+        .map_err(|e| BootError::Setup(format!("{}: {e}", work.0.display())))?
+        .len()
+        / 512;
+    let in_flight = crash(&mut machine, blocks, opts.seed).map_err(host("phase 3"))?;
+    say(&format!(
+        "phase 3: the kernel crashes with {in_flight} paging writes in flight; the dump stack loads fabboot.sys ({}) in dump mode",
+        opts.kernel_arch.dir()
+    ));
+    let crash_ns = machine.port.clock.now_ns();
+    let mut machine = machine
+        .reboot(Env::Dump, Flavour::Storport, opts.kernel_arch, None)
+        .map_err(host("phase 3"))?;
+    let mut file = file;
+    configure_image(&mut file, &target).map_err(BootError::Setup)?;
+    let mut r3 = PhaseReport {
+        name: "dump".into(),
+        image: path.display().to_string(),
+        arch: opts.kernel_arch.dir().into(),
+        ..PhaseReport::default()
+    };
+    machine.load(&file).map_err(host("phase 3"))?;
+    let result = phase3(
+        &mut machine,
+        &mut r3,
+        dump_buffer,
+        crash_ns,
+        blocks,
+        &work.0,
+        &mut say,
+    );
+    finish(&mut r3, &machine, crash_ns, wall);
+    report.phases.push(r3);
     end_capture(opts, &mut machine, &mut say);
     result
+}
+
+/// Bytes the dump instance writes in phase 3.
+const DUMP_BYTES: u64 = 8 << 20;
+
+/// The kernel dies: a queue depth of paging writes is handed to the driver and the
+/// machine stops while they are in flight (the target may or may not carry them
+/// out). Returns how many were in flight.
+fn crash(m: &mut Machine, blocks: u64, seed: u64) -> Result<usize, crate::host::port::HostError> {
+    let area = (16u64 << 20 >> 9).min(blocks);
+    let pages = m.alloc_ram(32 * 4096)?;
+    let mut rng = Rng(seed ^ 0xC4A5_4000);
+    for i in 0..32u64 {
+        let lba = blocks - area + rng.below(area / 8) * 8;
+        m.submit(SrbRequest {
+            cdb: rw16(0x8A, lba, 8),
+            lun: 0,
+            dir: Dir::Out,
+            pages: vec![(pages + i * 4096, 4096)],
+            mapped: false,
+        });
+    }
+    // Long enough for the driver to post them, not for the target to answer.
+    m.pump(2_000, |_| false, 32)?;
+    Ok(m.in_driver())
+}
+
+fn phase3(
+    m: &mut Machine,
+    r: &mut PhaseReport,
+    dump_buffer: u32,
+    crash_ns: u64,
+    blocks: u64,
+    disk: &Path,
+    say: &mut impl FnMut(&str),
+) -> Result<(), BootError> {
+    const P: &str = "phase 3";
+    m.driver_entry().map_err(host(P))?;
+    m.start_adapter(dump_buffer).map_err(host(P))?;
+    r.init_instructions = m.port.figures.instructions;
+    let adapter = m.port.adapter.unwrap_or_default();
+    say(&format!(
+        "phase 3: dump instance ready {:.1} ms after the crash, in a DumpRegion of {} KiB \
+         (max transfer {} KiB, {} breaks)",
+        (m.port.clock.now_ns() - crash_ns) as f64 / 1e6,
+        u64::from(dump_buffer).next_multiple_of(4096) >> 10,
+        adapter.max_transfer >> 10,
+        adapter.physical_breaks
+    ));
+    // The dump goes below phase 2's paging area, in the largest transfers the
+    // adapter takes, from pages the CPU has no mapping of (as crash dump pages are
+    // handed to the port).
+    let area = (16u64 << 20 >> 9).min(blocks);
+    let dump_blocks = (DUMP_BYTES / 512).min(blocks - area);
+    let dump_lba = blocks - area - dump_blocks;
+    let breaks = u64::from(adapter.physical_breaks.clamp(1, 256));
+    let xfer = u64::from(adapter.max_transfer.clamp(4096, 1 << 20)).min(breaks * 4096);
+    let data_pa = m.alloc_ram(dump_blocks * 512).map_err(host(P))?;
+    let mut data = vec![0u8; (dump_blocks * 512) as usize];
+    let mut rng = Rng(crash_ns ^ 0xD0_D0);
+    for b in data.iter_mut() {
+        *b = rng.next() as u8;
+    }
+    m.ram()
+        .write((data_pa - crate::host::port::PHYS_BASE) as usize, &data)
+        .map_err(|e| BootError::Setup(format!("{e:?}")))?;
+    let start = figures_start(m);
+    let mut at = 0u64;
+    while at < dump_blocks * 512 {
+        let len = xfer.min(dump_blocks * 512 - at);
+        let pages: Vec<(u64, u32)> = (0..len.div_ceil(4096))
+            .map(|i| (data_pa + at + i * 4096, (len - i * 4096).min(4096) as u32))
+            .collect();
+        let c = m
+            .execute(SrbRequest {
+                cdb: rw16(0x8A, dump_lba + at / 512, (len / 512) as u32),
+                lun: 0,
+                dir: Dir::Out,
+                pages,
+                mapped: false,
+            })
+            .map_err(host(P))?;
+        scsi_ok(&c, "dump WRITE(16)", P)?;
+        if r.first_sector_ns == 0 {
+            r.first_sector_ns = m.port.clock.now_ns() - crash_ns;
+        }
+        at += len;
+    }
+    per_srb(r, m, start);
+    // Every byte of the dump is on the disk.
+    let mut on_disk = vec![0u8; data.len()];
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(disk)
+            .map_err(|e| BootError::Setup(format!("{}: {e}", disk.display())))?;
+        f.seek(SeekFrom::Start(dump_lba * 512))
+            .and_then(|_| f.read_exact(&mut on_disk))
+            .map_err(|e| BootError::Setup(format!("image read: {e}")))?;
+    }
+    if on_disk != data {
+        let first = on_disk
+            .iter()
+            .zip(&data)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        return Err(BootError::Data {
+            phase: P,
+            what: format!("the dump differs from memory at byte {first}"),
+        });
+    }
+    say(&format!(
+        "phase 3: {} MiB of dump written polled in {} SRBs of {} KiB and verified; first \
+         dump write done {:.1} ms after the crash",
+        data.len() >> 20,
+        m.port.figures.srbs - start.3,
+        xfer >> 10,
+        r.first_sector_ns as f64 / 1e6
+    ));
+    Ok(())
 }
 
 fn phase1(

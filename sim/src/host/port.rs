@@ -710,6 +710,11 @@ impl Machine {
         self.port.in_flight.len() + self.port.queue.len()
     }
 
+    /// Requests the driver holds (started, not completed).
+    pub fn in_driver(&self) -> usize {
+        self.port.in_flight.len()
+    }
+
     /// Kernel: runs the machine (starting queued requests, delivering interrupts,
     /// timers and DPCs, running the world) until `done` says so or `limit_ns` of
     /// virtual time passes. Returns whether `done` was reached.
