@@ -7,8 +7,13 @@
 //! * [`block`]: the configuration block embedded in the image, which a tool patches
 //!   into a built `.sys` file (the only source NTLDR and the crash-dump stack have).
 //!
+//! * [`sbft`]: the table iPXE's SRP SAN boot leaves in base memory or among the ACPI
+//!   tables (parsed in both byte orders, and found by a base-memory scan).
+//!
 //! Precedence ([`resolve`]): an `ArgumentString` that names a target wins; otherwise the
-//! embedded block, when it is configured. (The sBFT comes in front of both later.)
+//! embedded block, when it is configured. The sBFT is to come in front of both; the
+//! images do not consult it yet (neither port maps base memory or reads ACPI tables
+//! for them so far).
 //!
 //! # Panic contract
 //!
@@ -25,6 +30,7 @@
 
 pub mod args;
 pub mod block;
+pub mod sbft;
 
 use crate::event::Event;
 use crate::initiator::TargetConfig;

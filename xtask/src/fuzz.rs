@@ -396,8 +396,33 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
             iu(0x42, 16, &[]),
         ],
         "srp_desc" => vec![[desc(0x1000, 7, 512), vec![0, 0, 2, 0]].concat()],
+        "sbft" => vec![sbft_seed()],
         _ => Vec::new(),
     }
+}
+
+/// An sBFT as iPXE lays it out (reference/ipxe-srp-boot.md §2.1): 136 bytes, SCSI,
+/// SRP and IB subtables at 48, 56 and 88, link-local GIDs, LUN 1, checksum fixed.
+fn sbft_seed() -> Vec<u8> {
+    let mut t = vec![0u8; 136];
+    t[0..4].copy_from_slice(b"sBFT");
+    t[4..8].copy_from_slice(&136u32.to_le_bytes());
+    t[8] = 1;
+    t[36..38].copy_from_slice(&48u16.to_le_bytes());
+    t[38..40].copy_from_slice(&56u16.to_le_bytes());
+    t[40..42].copy_from_slice(&88u16.to_le_bytes());
+    t[49] = 1;
+    t[63] = 1;
+    t[88] = 0xFE;
+    t[89] = 0x80;
+    t[104] = 0xFE;
+    t[105] = 0x80;
+    t[119] = 2;
+    t[120..128].copy_from_slice(&0x0002_C903_0000_0002u64.to_be_bytes());
+    t[128..130].copy_from_slice(&0xFFFFu16.to_le_bytes());
+    let sum = t.iter().fold(0u8, |s, &x| s.wrapping_add(x));
+    t[9] = 0u8.wrapping_sub(sum);
+    t
 }
 
 #[cfg(test)]
