@@ -580,6 +580,26 @@ fn run_phases(
     result
 }
 
+/// The working disk, to check what the target wrote.
+fn open_disk(disk: &Path) -> Result<bootdisk::FileDisk, BootError> {
+    bootdisk::FileDisk::open(disk).map_err(|e| BootError::Setup(format!("{}: {e}", disk.display())))
+}
+
+/// Reads whole sectors from `lba` into `buf` (a multiple of 512 bytes).
+fn read_disk(disk: &mut bootdisk::FileDisk, lba: u64, buf: &mut [u8]) -> Result<(), BootError> {
+    let count = u32::try_from(buf.len() / 512)
+        .map_err(|_| BootError::Setup(format!("a read of {} bytes", buf.len())))?;
+    disk.read(lba, count, buf)
+        .map_err(|e| BootError::Setup(format!("reading the disk at LBA {lba}: {e}")))
+}
+
+/// Phase 2's paging area on a disk of `blocks` sectors: the last 16 MiB (or all of a
+/// smaller disk), as (first LBA, sectors).
+fn paging_area(blocks: u64) -> (u64, u64) {
+    let area = (16u64 << 20 >> 9).min(blocks);
+    (blocks - area, area)
+}
+
 /// Bytes the dump instance writes in phase 3.
 const DUMP_BYTES: u64 = 8 << 20;
 
@@ -587,11 +607,11 @@ const DUMP_BYTES: u64 = 8 << 20;
 /// machine stops while they are in flight (the target may or may not carry them
 /// out). Returns how many were in flight.
 fn crash(m: &mut Machine, blocks: u64, seed: u64) -> Result<usize, crate::host::port::HostError> {
-    let area = (16u64 << 20 >> 9).min(blocks);
+    let (area_lba, area) = paging_area(blocks);
     let pages = m.alloc_ram(32 * 4096)?;
     let mut rng = Rng(seed ^ 0xC4A5_4000);
     for i in 0..32u64 {
-        let lba = blocks - area + rng.below(area / 8) * 8;
+        let lba = area_lba + rng.below(area / 8) * 8;
         m.submit(SrbRequest {
             cdb: rw16(0x8A, lba, 8),
             lun: 0,
@@ -630,9 +650,9 @@ fn phase3(
     // The dump goes below phase 2's paging area, in the largest transfers the
     // adapter takes, from pages the CPU has no mapping of (as crash dump pages are
     // handed to the port).
-    let area = (16u64 << 20 >> 9).min(blocks);
-    let dump_blocks = (DUMP_BYTES / 512).min(blocks - area);
-    let dump_lba = blocks - area - dump_blocks;
+    let (area_lba, _) = paging_area(blocks);
+    let dump_blocks = (DUMP_BYTES / 512).min(area_lba);
+    let dump_lba = area_lba - dump_blocks;
     let breaks = u64::from(adapter.physical_breaks.clamp(1, 256));
     let xfer = u64::from(adapter.max_transfer.clamp(4096, 1 << 20)).min(breaks * 4096);
     let data_pa = m.alloc_ram(dump_blocks * 512).map_err(host(P))?;
@@ -669,14 +689,7 @@ fn phase3(
     per_srb(r, m, start);
     // Every byte of the dump is on the disk.
     let mut on_disk = vec![0u8; data.len()];
-    {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut f = std::fs::File::open(disk)
-            .map_err(|e| BootError::Setup(format!("{}: {e}", disk.display())))?;
-        f.seek(SeekFrom::Start(dump_lba * 512))
-            .and_then(|_| f.read_exact(&mut on_disk))
-            .map_err(|e| BootError::Setup(format!("image read: {e}")))?;
-    }
+    read_disk(&mut open_disk(disk)?, dump_lba, &mut on_disk)?;
     if on_disk != data {
         let first = on_disk
             .iter()
@@ -770,14 +783,11 @@ fn phase1(
     r.first_sector_ns = ldisk.first_read_ns.unwrap_or(0).saturating_sub(t0);
     // Check each file: against the manifest's hash (generated disk), and against the
     // same file read straight from the image by the host (any disk).
-    let mut direct = bootdisk::fat32::Fat32::open(
-        bootdisk::FileDisk::open(disk)
-            .map_err(|e| BootError::Setup(format!("{}: {e}", disk.display())))?,
-    )
-    .map_err(|e| BootError::Data {
-        phase: P,
-        what: format!("FAT32 (host): {e:?}"),
-    })?;
+    let mut direct =
+        bootdisk::fat32::Fat32::open(open_disk(disk)?).map_err(|e| BootError::Data {
+            phase: P,
+            what: format!("FAT32 (host): {e:?}"),
+        })?;
     for (path, data) in &files {
         let hash = bootdisk::sha256(data);
         if let Some(man) = manifest {
@@ -907,18 +917,9 @@ fn phase2(
     ));
     let start = figures_start(m);
 
-    // The paging area: the last 16 MiB of the disk (or all of a smaller one).
-    let area_blocks = (16u64 << 20 >> 9).min(blocks);
-    let area_lba = blocks - area_blocks;
+    let (area_lba, area_blocks) = paging_area(blocks);
     let mut shadow = vec![0u8; (area_blocks * 512) as usize];
-    {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut f = std::fs::File::open(disk)
-            .map_err(|e| BootError::Setup(format!("{}: {e}", disk.display())))?;
-        f.seek(SeekFrom::Start(area_lba * 512))
-            .and_then(|_| f.read_exact(&mut shadow))
-            .map_err(|e| BootError::Setup(format!("reading the shadow: {e}")))?;
-    }
+    read_disk(&mut open_disk(disk)?, area_lba, &mut shadow)?;
     // Buffers: a pool of scattered pages.
     const QD: usize = 32;
     let pool_pages = 1024u64;
@@ -1023,8 +1024,7 @@ fn phase2(
     let seq_blocks = (opts.sequential_bytes / 512).min(blocks);
     let mut lba = 0u64;
     let mut seq_pending: std::collections::HashMap<u64, (u64, Vec<u64>, u32)> = Default::default();
-    let mut image = std::fs::File::open(disk)
-        .map_err(|e| BootError::Setup(format!("{}: {e}", disk.display())))?;
+    let mut image = open_disk(disk)?;
     let seq_start = m.port.clock.now_ns();
     let mut seq_bytes = 0u64;
     while lba < seq_blocks || !seq_pending.is_empty() {
@@ -1065,13 +1065,7 @@ fn phase2(
             };
             scsi_ok(&c, "READ(16)", P)?;
             let mut want = vec![0u8; len as usize];
-            {
-                use std::io::{Read, Seek, SeekFrom};
-                image
-                    .seek(SeekFrom::Start(at * 512))
-                    .and_then(|_| image.read_exact(&mut want))
-                    .map_err(|e| BootError::Setup(format!("image read: {e}")))?;
-            }
+            read_disk(&mut image, at, &mut want)?;
             // The paging area's bytes are the shadow's (writes reached the image file).
             for (i, &p) in pages.iter().enumerate() {
                 let off = i * 4096;
@@ -1100,12 +1094,8 @@ fn phase2(
     ));
     // Every byte of the paging area on the disk equals the shadow.
     {
-        use std::io::{Read, Seek, SeekFrom};
         let mut now = vec![0u8; shadow.len()];
-        image
-            .seek(SeekFrom::Start(area_lba * 512))
-            .and_then(|_| image.read_exact(&mut now))
-            .map_err(|e| BootError::Setup(format!("image read: {e}")))?;
+        read_disk(&mut image, area_lba, &mut now)?;
         if now != shadow {
             let first = now
                 .iter()

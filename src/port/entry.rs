@@ -61,14 +61,9 @@ impl pci::ConfigAccess for PortConfig {
         // SAFETY: inside HwFindAdapter, with the extension the port passed.
         let n =
             unsafe { imports::read_pci_config(self.extension, self.bus, self.slot, &mut space) };
-        match space.get(offset..offset + buf.len()) {
-            Some(part) if offset + buf.len() <= n => {
-                for (d, s) in buf.iter_mut().zip(part) {
-                    *d = *s;
-                }
-                buf.len()
-            }
-            _ => 0,
+        match space.get(..n).and_then(|read| read.get(offset..)) {
+            Some(part) => fabboot_hca::bytes::copy_prefix(buf, part),
+            None => 0,
         }
     }
 
