@@ -72,6 +72,20 @@ pub enum Event {
     /// contiguous or too short, 3 the dump region is too small. Fix: free memory; for
     /// dump mode, let the normal instance load first.
     NoDmaMemory { why: u16 },
+    /// The connection lost earlier (see [`Event::TargetLost`]) is back: logged in
+    /// again and every held command sent again. Detail: how long the disk was
+    /// unreachable, in milliseconds (0xFFFF: a minute or more). No action needed;
+    /// frequent entries point at the fabric (cables, the subnet manager) or the
+    /// target.
+    Reconnected { ms: u16 },
+    /// The port's link is up but no subnet manager configured it (it stayed INIT or
+    /// ARMED). Detail: the port state (2 init, 3 armed). Fix: start a subnet manager
+    /// (OpenSM, or the switch's) on the fabric.
+    NoSubnetManager { state: u16 },
+    /// The HCA's firmware did not finish initialising (its `initializing` bit stayed
+    /// set). Detail: seconds waited. Fix: power-cycle the machine; update the HCA
+    /// firmware.
+    FirmwareNotReady { seconds: u16 },
 }
 
 impl Event {
@@ -94,6 +108,9 @@ impl Event {
             Event::ConfigInvalid { .. } => 0x0E,
             Event::NotConnected { .. } => 0x0F,
             Event::NoDmaMemory { .. } => 0x10,
+            Event::Reconnected { .. } => 0x11,
+            Event::NoSubnetManager { .. } => 0x12,
+            Event::FirmwareNotReady { .. } => 0x13,
         }
     }
 
@@ -111,6 +128,9 @@ impl Event {
             Event::ConfigInvalid { detail } => detail,
             Event::NotConnected { state } => state,
             Event::NoDmaMemory { why } => why,
+            Event::Reconnected { ms } => ms,
+            Event::NoSubnetManager { state } => state,
+            Event::FirmwareNotReady { seconds } => seconds,
             Event::DeviceNotResponding
             | Event::Bar0MapFailed
             | Event::ConnectTimeout
@@ -143,6 +163,9 @@ impl Event {
                 SP_INTERNAL_ADAPTER_ERROR
             }
             Event::NotConnected { .. } => SP_REQUEST_TIMEOUT,
+            Event::Reconnected { .. } => SP_UNEXPECTED_DISCONNECT,
+            Event::NoSubnetManager { .. } => SP_REQUEST_TIMEOUT,
+            Event::FirmwareNotReady { .. } => SP_BAD_FW_ERROR,
         }
     }
 }
@@ -178,5 +201,47 @@ mod tests {
             Event::NotConnected { state: 1 }.error_code(),
             SP_REQUEST_TIMEOUT
         );
+    }
+
+    /// One of every event.
+    pub(crate) const ALL: [Event; 19] = [
+        Event::UnsupportedCmdIfRev { found: 0 },
+        Event::DeviceNotResponding,
+        Event::Bar0NotAssigned { ranges: 0 },
+        Event::Bar0MapFailed,
+        Event::HcaBringupFailed { status: 0 },
+        Event::PortNotActive { state: 0 },
+        Event::NoPath { status: 0 },
+        Event::LoginRejected { reason: 0 },
+        Event::ConnectionRejected { reason: 0 },
+        Event::ConnectTimeout,
+        Event::TargetLost { why: 0 },
+        Event::MalformedReply { what: 0 },
+        Event::ConfigMissing,
+        Event::ConfigInvalid { detail: 0 },
+        Event::NotConnected { state: 0 },
+        Event::NoDmaMemory { why: 0 },
+        Event::Reconnected { ms: 0 },
+        Event::NoSubnetManager { state: 0 },
+        Event::FirmwareNotReady { seconds: 0 },
+    ];
+
+    #[test]
+    fn every_event_has_its_own_number_and_a_row_in_the_readme() {
+        let readme = include_str!("../README.md");
+        let mut seen = std::vec::Vec::new();
+        for e in ALL {
+            let n = e.number();
+            assert!(!seen.contains(&n), "{e:?} shares number {n:#x}");
+            seen.push(n);
+            let code = std::format!("0xFB{n:02X}");
+            assert!(
+                readme
+                    .lines()
+                    .any(|l| l.starts_with('|') && l.contains(&code)),
+                "README's event table has no row for {code} ({e:?})"
+            );
+        }
+        assert_eq!(Event::Reconnected { ms: 1500 }.unique_id(), 0xFB11_05DC);
     }
 }

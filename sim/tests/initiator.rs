@@ -672,8 +672,10 @@ fn a_stale_connection_is_retried() {
     assert_eq!(rig.init.stats().stale, 1);
 }
 
-/// Malformed and hostile SRP_RSPs: a typed error (counted, logged), the command
-/// failed for retry, the channel rebuilt, and the next command works.
+/// Malformed and hostile SRP_RSPs: a typed error (counted, logged); a response
+/// that names its command fails it for retry, one that names none leaves the command
+/// to its timeout, which rebuilds the channel and sends it again; the next command
+/// works.
 #[test]
 fn malformed_responses_fail_the_command_not_the_driver() {
     for kind in [
@@ -696,7 +698,16 @@ fn malformed_responses_fail_the_command_not_the_driver() {
                 120 * S,
             )
             .unwrap_or_else(|| panic!("{kind:?}: the command ends"));
-        assert_ne!(o.srb_status, SRB_STATUS_SUCCESS, "{kind:?}");
+        // A response that names no command in flight (an unknown tag, or an IU whose
+        // opcode is unknown) cannot end one: the command's timeout rebuilds the
+        // channel and sends it again, and it succeeds.
+        if matches!(kind, MalformedRsp::UnknownTag | MalformedRsp::UnknownOpcode) {
+            ok(&o);
+            assert_eq!(rig.init.stats().reissued, 1, "{kind:?}");
+            assert_eq!(rig.init.stats().losses, 1, "{kind:?}");
+        } else {
+            assert_ne!(o.srb_status, SRB_STATUS_SUCCESS, "{kind:?}");
+        }
         assert!(rig.init.stats().malformed >= 1, "{kind:?}");
         assert!(
             rig.port
@@ -771,10 +782,11 @@ fn channel(rig: &mut Rig) -> ChannelId {
         .expect("a channel")
 }
 
-/// The port's LUN reset becomes an SRP LUN RESET; commands in flight when the
-/// channel is lost come back as BUS RESET for the port to retry.
+/// The port's LUN reset becomes an SRP LUN RESET; a command in flight when the
+/// channel is lost is held and sent again on the next channel, and its data is the
+/// disk's.
 #[test]
-fn lun_reset_and_commands_failed_for_retry() {
+fn lun_reset_and_a_lost_command_sent_again() {
     let mut rig = ready(RigConfig::default());
     let now = rig.now_us();
     rig.init.reset_lun(now, 77, 0, &mut rig.port).unwrap();
@@ -795,11 +807,60 @@ fn lun_reset_and_commands_failed_for_retry() {
         .set_fault(SrptFault::DropNextIu);
     let _ = rig.world.target(1);
     // The command is swallowed: after the command timeout the channel is rebuilt and
-    // the command fails for retry.
+    // the command sent again on it.
     assert!(rig.run(120 * S, |_, p| !p.done.is_empty()));
     let (user, o) = rig.port.done.pop().unwrap();
-    assert_eq!((user, o.srb_status), (5, SRB_STATUS_BUS_RESET));
-    assert_eq!(rig.until_ready(60 * S), State::Ready);
+    assert_eq!((user, o.srb_status), (5, SRB_STATUS_SUCCESS));
+    assert_eq!(o.transferred, 1 << 20);
+    assert_eq!(rig.init.stats().reissued, 1);
+    assert_eq!(rig.init.stats().losses, 1);
+    let mut got = vec![0u8; 1 << 20];
+    rig.read_data(0, &mut got);
+    let mut want = vec![0u8; 1 << 20];
+    rig.image_read(0, 0, &mut want);
+    assert!(
+        got == want,
+        "the data read on the new channel is the disk's"
+    );
+    assert_eq!(rig.init.state(), State::Ready);
+    assert!(
+        rig.port
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Reconnected { .. })),
+        "{:?}",
+        rig.port.events
+    );
+}
+
+/// Commands held while the channel is down end with BUS RESET when the port resets
+/// the bus (its own timeout), and only then; after the reconnect nothing is sent
+/// twice.
+#[test]
+fn a_bus_reset_while_disconnected_fails_held_commands_once() {
+    let mut rig = ready(RigConfig::default());
+    let cdb = rw10(READ10, 0, 8);
+    rig.submit(&req(9, 0, &cdb, DataDir::In, 4096), &one(&rig, 0, 4096))
+        .unwrap();
+    // The cable goes at once: the command is on the wire, unanswered.
+    rig.world.fabric().set_link_up(0, false);
+    let now = rig.now_us();
+    // A bus reset while the channel is up ends nothing early.
+    rig.init.reset_bus(&mut rig.port);
+    assert!(rig.port.done.is_empty());
+    rig.run(40 * S, |i, _| i.held() > 0);
+    assert_eq!(rig.init.held(), 1, "held after the loss, not failed");
+    assert!(rig.port.done.is_empty());
+    rig.init.reset_bus(&mut rig.port);
+    let (user, o) = rig.port.done.pop().unwrap();
+    assert_eq!((user, o.srb_status), (9, SRB_STATUS_BUS_RESET));
+    assert_eq!(rig.init.held(), 0);
+    assert!(rig.now_us() > now);
+    rig.world.fabric().set_link_up(0, true);
+    assert_eq!(rig.until_ready(120 * S), State::Ready);
+    rig.run(S, |_, _| false);
+    assert!(rig.port.done.is_empty(), "not completed twice");
+    assert_eq!(rig.init.stats().reissued, 0);
 }
 
 /// With `--pcap`, a run of the driver's own stack is a capture tshark reads without a

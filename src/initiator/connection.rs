@@ -45,7 +45,9 @@ impl<H: Hal> Initiator<H> {
                             // A subnet still being swept answers "no record" for a
                             // moment (our port can be ACTIVE before the target's):
                             // logged once, when it persists over three rounds.
-                            if self.losses_in_row == NO_PATH_LOG_AFTER {
+                            if self.losses_in_row >= NO_PATH_LOG_AFTER
+                                && self.logged.first(Logged::NO_PATH)
+                            {
                                 host.log(Event::NoPath {
                                     status: path_status(&e),
                                 });
@@ -100,10 +102,19 @@ impl<H: Hal> Initiator<H> {
             self.stats.active_at_us.get_or_insert(now_us);
             self.start_path();
         } else if now_us.saturating_sub(since) >= self.cfg.port_active_timeout_us {
-            host.log(Event::PortNotActive {
-                state: state.into(),
-            });
-            self.phase = Phase::Failed(Fault::PortNotActive { state });
+            if self.logged.first(Logged::PORT) {
+                host.log(port_event(state));
+            }
+            if self.ever_ready {
+                // The disk was reached before: the port comes back when the cable or
+                // the subnet manager does; keep asking.
+                self.phase = Phase::PortWait {
+                    since_us: since,
+                    next_us: now_us.saturating_add(self.cfg.port_poll_us),
+                };
+            } else {
+                self.phase = Phase::Failed(Fault::PortNotActive { state });
+            }
         } else {
             self.phase = Phase::PortWait {
                 since_us: since,
@@ -267,26 +278,34 @@ impl<H: Hal> Initiator<H> {
                             let path = c.path;
                             self.start_connect(path, Some(next), host);
                         }
-                        LoginOutcome::Retry(_) => self.fail(Fault::LoginAttempts, host),
+                        LoginOutcome::Retry(_) => {
+                            self.backoff_or_fail(now_us, Fault::LoginAttempts)
+                        }
                         LoginOutcome::Fail(e) => {
                             let reason = match e {
                                 LoginError::Rejected(r) => u32::from(r),
                                 _ => 0,
                             };
-                            host.log(Event::LoginRejected {
-                                reason: reason as u16,
-                            });
-                            self.phase = Phase::Failed(Fault::LoginRejected { reason });
+                            if self.logged.first(Logged::REJECTED) {
+                                host.log(Event::LoginRejected {
+                                    reason: reason as u16,
+                                });
+                            }
+                            self.backoff_or_fail(now_us, Fault::LoginRejected { reason });
                         }
                     }
                     return;
                 }
                 let reason = u16::from(rej.reason);
-                host.log(Event::ConnectionRejected { reason });
-                self.phase = Phase::Failed(Fault::ConnectionRejected { reason });
+                if self.logged.first(Logged::REJECTED) {
+                    host.log(Event::ConnectionRejected { reason });
+                }
+                self.backoff_or_fail(now_us, Fault::ConnectionRejected { reason });
             }
             ConnectStep::Failed(_) => {
-                host.log(Event::ConnectTimeout);
+                if self.logged.first(Logged::CONNECT_TIMEOUT) {
+                    host.log(Event::ConnectTimeout);
+                }
                 self.backoff_or_fail(now_us, Fault::ConnectTimeout);
             }
             ConnectStep::Disconnected { drep } => {
@@ -353,15 +372,27 @@ impl<H: Hal> Initiator<H> {
         while let Ok(Some(_)) = self.q.rc_cq.poll(&self.dma) {}
         self.send_posted = 0;
         self.send_done = 0;
+        self.slots_busy = 0;
         self.recv_posted = 0;
         Ok(())
     }
 
+    /// After a failed attempt: back off and try again, or give up. A path that does
+    /// not exist, or a target that never answers, may appear later (the target boots
+    /// after us): always retried. A refusal (login or connection rejected, too many
+    /// login retries) is final only until the disk has been reached once: after
+    /// that, it is the target restarting (its ACLs or ports not yet set up) and is
+    /// waited out, for a system disk may never be given up.
     pub(super) fn backoff_or_fail(&mut self, now_us: u64, fault: Fault) {
         match fault {
-            // A path that does not exist, or a target that never answers, may appear
-            // later (the target boots after us): keep trying with back-off.
             Fault::NoPath(_) | Fault::ConnectTimeout | Fault::BadLoginResponse => {
+                self.back_off(now_us)
+            }
+            Fault::LoginRejected { .. }
+            | Fault::ConnectionRejected { .. }
+            | Fault::LoginAttempts
+                if self.ever_ready =>
+            {
                 self.back_off(now_us)
             }
             f => self.phase = Phase::Failed(f),
@@ -393,12 +424,22 @@ impl<H: Hal> Initiator<H> {
         self.phase = Phase::Failed(fault);
     }
 
-    /// The channel is gone: the QP is reset (no more RDMA into our memory), every
-    /// command in flight fails with BUS RESET for the port to retry, and the
-    /// initiator reconnects after a delay.
+    /// The channel is gone: the QP is reset (no more RDMA into our memory, no more
+    /// completions for what was posted), the port's commands in flight are held to
+    /// be sent again after the next login ([`Initiator::reissue`]; their IUs stay in
+    /// their send slots), the initiator's own are dropped (discovery runs again), a
+    /// LUN reset ends (the channel's tasks are gone with it), and the initiator
+    /// reconnects after a delay. Logged once per outage: a loss while already
+    /// reconnecting (the port going down during back-off) is not a new one.
     pub(super) fn lose(&mut self, now_us: u64, why: Loss, host: &mut impl Host) {
-        self.stats.losses = self.stats.losses.wrapping_add(1);
-        host.log(Event::TargetLost { why: why as u16 });
+        let connected = self.session.is_some() || self.conn.is_some();
+        if connected {
+            self.stats.losses = self.stats.losses.wrapping_add(1);
+            host.log(Event::TargetLost { why: why as u16 });
+        }
+        if self.lost_at_us.is_none() && self.ever_ready {
+            self.lost_at_us = Some(now_us);
+        }
         if why != Loss::Dreq
             && let Some(mut conn) = self.conn.take()
         {
@@ -412,10 +453,19 @@ impl<H: Hal> Initiator<H> {
         let _ = self.reset_rc_qp();
         self.session = None;
         for slot in self.inflight.iter_mut() {
-            if let Some(f) = slot.take()
-                && f.user < INTERNAL
-            {
-                host.complete(f.user, &Outcome::status(SRB_STATUS_BUS_RESET));
+            let Some(f) = slot else {
+                continue;
+            };
+            if f.user >= INTERNAL {
+                *slot = None;
+            } else if f.tag.is_task_mgmt() && !f.held {
+                let user = f.user;
+                *slot = None;
+                host.complete(user, &Outcome::status(SRB_STATUS_SUCCESS));
+            } else if !f.held {
+                f.held = true;
+                f.deadline_us = u64::MAX;
+                self.held_count = self.held_count.saturating_add(1);
             }
         }
         if matches!(self.phase, Phase::Discover | Phase::Ready) {
@@ -441,5 +491,18 @@ impl<H: Hal> Initiator<H> {
         self.conn
             .as_ref()
             .is_none_or(|c| c.cm.state() == CmState::Closed)
+    }
+}
+
+/// The event for a port that did not become ACTIVE in time: link up but left in INIT
+/// or ARMED means no subnet manager configured it; otherwise the link is down.
+fn port_event(state: u8) -> Event {
+    match state {
+        2 | 3 => Event::NoSubnetManager {
+            state: state.into(),
+        },
+        _ => Event::PortNotActive {
+            state: state.into(),
+        },
     }
 }

@@ -39,7 +39,8 @@ impl<H: Hal> Initiator<H> {
         segments: impl IntoIterator<Item = Segment>,
         host: &mut impl Host,
     ) -> Result<(), Refused> {
-        if !matches!(self.phase, Phase::Ready) {
+        // Commands held across a reconnect go first.
+        if !matches!(self.phase, Phase::Ready) || self.held_count > 0 {
             self.stats.busy = self.stats.busy.wrapping_add(1);
             return Err(Refused::Busy);
         }
@@ -109,7 +110,7 @@ impl<H: Hal> Initiator<H> {
             self.stats.busy = self.stats.busy.wrapping_add(1);
             return Err(Refused::Busy);
         }
-        let Some(free) = self.inflight.iter().position(Option::is_none) else {
+        let Some(free) = self.free_entry() else {
             self.stats.busy = self.stats.busy.wrapping_add(1);
             return Err(Refused::Busy);
         };
@@ -133,7 +134,7 @@ impl<H: Hal> Initiator<H> {
                 return Ok(());
             }
         };
-        let slot = self.layout.send_slot(self.send_posted as usize);
+        let slot = self.layout.send_slot(free);
         let iu_addr = self.dma.phys(slot.offset).unwrap_or(0);
         let dir = if n == 0 { DataDir::None } else { req.dir };
         let segs = self.descs.get(..n).unwrap_or(&[]);
@@ -156,7 +157,7 @@ impl<H: Hal> Initiator<H> {
                 return Ok(());
             }
         };
-        if self.post_iu(slot, len).is_err() {
+        if self.post_iu(free, len).is_err() {
             // Cannot happen with a free send slot; give the tag back.
             if let Some(session) = self.session.as_mut() {
                 let _ = session.abandon(tag);
@@ -169,26 +170,164 @@ impl<H: Hal> Initiator<H> {
                 tag,
                 transfer_len: req.transfer_len,
                 deadline_us: now_us.saturating_add(self.cfg.command_timeout_us),
+                iu_len: len as u16,
+                held: false,
             });
         }
         self.stats.commands = self.stats.commands.wrapping_add(1);
         Ok(())
     }
 
-    pub(super) fn post_iu(&mut self, slot: Span, len: usize) -> Result<(), PostError> {
+    /// A free entry of the in-flight table whose send slot is no longer on the send
+    /// queue.
+    pub(super) fn free_entry(&self) -> Option<usize> {
+        (0..self.inflight.len())
+            .find(|&i| self.inflight.get(i).is_some_and(Option::is_none) && self.slot_free(i))
+    }
+
+    fn slot_free(&self, slot: usize) -> bool {
+        slot < SEND_SLOTS && self.slots_busy & (1u64 << slot) == 0
+    }
+
+    /// Writes the IU built in the staging buffer into send slot `slot` and posts it.
+    pub(super) fn post_iu(&mut self, slot: usize, len: usize) -> Result<(), PostError> {
+        let span = self.layout.send_slot(slot);
         let bytes = self.iu.get(..len).ok_or(PostError::TooLong { len })?;
-        self.dma.write(slot.offset, bytes)?;
+        self.dma.write(span.offset, bytes)?;
+        self.post_slot(slot, len)
+    }
+
+    /// Posts the IU already in send slot `slot`.
+    fn post_slot(&mut self, slot: usize, len: usize) -> Result<(), PostError> {
+        let span = self.layout.send_slot(slot);
         self.q.rc_sq.post_rc_send(
             &self.hal,
             &self.dma,
             Span {
-                offset: slot.offset,
+                offset: span.offset,
                 len,
             },
         )?;
+        if let Some(s) = self
+            .sent_from
+            .get_mut(self.send_posted as usize % SEND_SLOTS)
+        {
+            *s = slot as u8;
+        }
+        self.slots_busy |= 1u64 << (slot % SEND_SLOTS);
         self.send_posted = self.send_posted.wrapping_add(1);
         self.stats.iu_bytes = self.stats.iu_bytes.wrapping_add(len as u64);
         Ok(())
+    }
+
+    /// Sends again, on the new channel, the commands held across a loss: each gets a
+    /// new tag (and a credit), written over the old one in the IU that still lies in
+    /// its send slot; nothing else of the IU changes (its descriptors name the
+    /// request's pages through the physical-address key, which outlives channels).
+    /// A command the new login no longer admits (its IU longer than the target now
+    /// takes, or indirect descriptors a target now refuses) fails with BUS RESET for
+    /// the port to rebuild. Stops at the first command without a credit or tag; the
+    /// next poll goes on.
+    #[inline(never)]
+    pub(super) fn reissue(&mut self, now_us: u64, host: &mut impl Host) {
+        if !matches!(self.phase, Phase::Ready) {
+            return;
+        }
+        let Some(neg) = self.negotiated else {
+            return;
+        };
+        for i in 0..self.inflight.len() {
+            let Some(f) = self.inflight.get(i).copied().flatten() else {
+                continue;
+            };
+            if !f.held {
+                continue;
+            }
+            if self.send_posted.wrapping_sub(self.send_done) >= SEND_SLOTS as u64 {
+                return;
+            }
+            let span = self.layout.send_slot(i);
+            let mut head = [0u8; 32];
+            let readable = self.dma.read(span.offset, &mut head).is_ok();
+            let fmt = head.get(fabboot_srp::cmd::BUF_FMT_AT).copied().unwrap_or(0);
+            let lun: [u8; 8] = head
+                .get(fabboot_srp::cmd::LUN_AT)
+                .and_then(|l| l.try_into().ok())
+                .unwrap_or([0; 8]);
+            let indirect = fmt & 0x0F == 2 || fmt >> 4 == 2;
+            let admitted = readable
+                && u32::from(f.iu_len) <= neg.max_it_iu_len
+                && (!indirect || neg.formats.contains(BufferFormats::INDIRECT));
+            if !admitted {
+                self.fail_held(i, f.user, host);
+                continue;
+            }
+            let Some(session) = self.session.as_mut() else {
+                return;
+            };
+            let tag = match session.start(f.user) {
+                Ok(t) => t,
+                Err(StartError::NoCredit { .. }) | Err(StartError::NoTag) => return,
+                Err(_) => {
+                    self.fail_held(i, f.user, host);
+                    continue;
+                }
+            };
+            if session.resend(tag, lun).is_err() {
+                let _ = session.abandon(tag);
+                self.fail_held(i, f.user, host);
+                continue;
+            }
+            let at = span.offset.saturating_add(fabboot_srp::cmd::TAG_AT);
+            let posted = self
+                .dma
+                .write(at, &tag.wire().to_be_bytes())
+                .map_err(PostError::from)
+                .and_then(|()| self.post_slot(i, usize::from(f.iu_len)));
+            if posted.is_err() {
+                if let Some(session) = self.session.as_mut() {
+                    let _ = session.abandon(tag);
+                }
+                self.fail_held(i, f.user, host);
+                continue;
+            }
+            if let Some(Some(e)) = self.inflight.get_mut(i) {
+                e.tag = tag;
+                e.held = false;
+                self.held_count = self.held_count.saturating_sub(1);
+                e.deadline_us = now_us.saturating_add(self.cfg.command_timeout_us);
+            }
+            self.stats.commands = self.stats.commands.wrapping_add(1);
+            self.stats.reissued = self.stats.reissued.wrapping_add(1);
+        }
+    }
+
+    /// A held command ends with BUS RESET (the channel it was sent on is gone and
+    /// its QP reset: nothing can reach its buffer any more).
+    fn fail_held(&mut self, entry: usize, user: u32, host: &mut impl Host) {
+        if let Some(e) = self.inflight.get_mut(entry) {
+            *e = None;
+        }
+        self.held_count = self.held_count.saturating_sub(1);
+        self.stats.failed_for_retry = self.stats.failed_for_retry.wrapping_add(1);
+        host.complete(user, &Outcome::status(SRB_STATUS_BUS_RESET));
+    }
+
+    /// The port reset the bus (its timeout for a request passed). While the channel
+    /// is down the held commands can safely end (their QP is reset, no RDMA can reach
+    /// their buffers) and do, with BUS RESET; commands on a live channel end normally
+    /// or when the channel is rebuilt, never early.
+    pub fn reset_bus(&mut self, host: &mut impl Host) {
+        if self.session.is_some() {
+            return;
+        }
+        for i in 0..self.inflight.len() {
+            if let Some(Some(f)) = self.inflight.get(i).copied()
+                && f.held
+            {
+                self.fail_held(i, f.user, host);
+            }
+        }
     }
 
     /// Sends an SRP LUN RESET for SRB LUN `lun` (the port's bus or LUN reset).
@@ -210,7 +349,7 @@ impl<H: Hal> Initiator<H> {
         if self.send_posted.wrapping_sub(self.send_done) >= SEND_SLOTS as u64 {
             return Err(Refused::Busy);
         }
-        let Some(free) = self.inflight.iter().position(Option::is_none) else {
+        let Some(free) = self.free_entry() else {
             return Err(Refused::Busy);
         };
         let Some(session) = self.session.as_mut() else {
@@ -226,8 +365,10 @@ impl<H: Hal> Initiator<H> {
             Ok(t) => t,
             Err(_) => return Err(Refused::Busy),
         };
-        let slot = self.layout.send_slot(self.send_posted as usize);
-        if self.post_iu(slot, len).is_err() {
+        if self.post_iu(free, len).is_err() {
+            if let Some(session) = self.session.as_mut() {
+                let _ = session.abandon(tag);
+            }
             return Err(Refused::Busy);
         }
         if let Some(s) = self.inflight.get_mut(free) {
@@ -236,6 +377,8 @@ impl<H: Hal> Initiator<H> {
                 tag,
                 transfer_len: 0,
                 deadline_us: now_us.saturating_add(self.cfg.command_timeout_us),
+                iu_len: len as u16,
+                held: false,
             });
         }
         Ok(())
@@ -259,6 +402,12 @@ impl<H: Hal> Initiator<H> {
                     self.q.rc_sq.complete(c.wqe_counter);
                     // One WQE block per SEND: completions retire sends one by one.
                     if self.send_done < self.send_posted {
+                        let retired = self
+                            .sent_from
+                            .get(self.send_done as usize % SEND_SLOTS)
+                            .copied()
+                            .unwrap_or(0);
+                        self.slots_busy &= !(1u64 << (usize::from(retired) % SEND_SLOTS));
                         self.send_done = self.send_done.wrapping_add(1);
                     }
                 }
@@ -296,7 +445,7 @@ impl<H: Hal> Initiator<H> {
                 let Some(pos) = self
                     .inflight
                     .iter()
-                    .position(|s| s.is_some_and(|f| f.tag == done.tag))
+                    .position(|s| s.is_some_and(|f| !f.held && f.tag == done.tag))
                 else {
                     return;
                 };
@@ -327,9 +476,17 @@ impl<H: Hal> Initiator<H> {
             }
             Ok(Incoming::Reply(len)) => {
                 self.stats.target_requests = self.stats.target_requests.wrapping_add(1);
-                let slot = self.layout.send_slot(self.send_posted as usize);
-                if self.send_posted.wrapping_sub(self.send_done) < SEND_SLOTS as u64 {
-                    let _ = self.post_iu(slot, len);
+                // The reply slots in turn; a reply with none free is dropped (the
+                // target asks again or times out the channel).
+                const REPLY_SLOTS: usize = SEND_SLOTS - REPLY_SLOT0;
+                let free = (0..REPLY_SLOTS)
+                    .map(|k| REPLY_SLOT0 + (self.reply_seq.wrapping_add(k)) % REPLY_SLOTS)
+                    .find(|&s| self.slot_free(s));
+                if let Some(slot) = free
+                    && self.send_posted.wrapping_sub(self.send_done) < SEND_SLOTS as u64
+                    && self.post_iu(slot, len).is_ok()
+                {
+                    self.reply_seq = slot.wrapping_sub(REPLY_SLOT0).wrapping_add(1);
                 }
             }
             Ok(Incoming::Logout(_)) => self.lose(now_us, Loss::TargetLogout, host),
@@ -369,7 +526,7 @@ impl<H: Hal> Initiator<H> {
         let Some(pos) = self
             .inflight
             .iter()
-            .position(|s| s.is_some_and(|f| f.tag.wire() == wire_tag))
+            .position(|s| s.is_some_and(|f| !f.held && f.tag.wire() == wire_tag))
         else {
             return;
         };
@@ -413,6 +570,18 @@ impl<H: Hal> Initiator<H> {
         if matches!(self.phase, Phase::Discover) {
             self.phase = Phase::Ready;
             self.stats.ready_at_us.get_or_insert(now_us);
+            self.ever_ready = true;
+            self.logged = Logged::default();
+            if let Some(lost) = self.lost_at_us.take() {
+                let outage = now_us.saturating_sub(lost);
+                self.stats.longest_outage_us = self.stats.longest_outage_us.max(outage);
+                host.log(Event::Reconnected {
+                    ms: u16::try_from(outage / 1000).unwrap_or(u16::MAX),
+                });
+            }
+            if self.held_count > 0 {
+                self.reissue(now_us, host);
+            }
         }
     }
 

@@ -70,6 +70,15 @@ pub use request::{Outcome, Request, Response, Segment};
 /// Command tags: the most SRP_CMDs in flight (the queue depth offered to the port).
 pub const TAGS: usize = 32;
 
+/// The first send slot for replies to the target's requests; slots below hold the
+/// commands of the in-flight table, one each.
+pub(crate) const REPLY_SLOT0: usize = TAGS + 1;
+const _: () = assert!(
+    REPLY_SLOT0 < SEND_SLOTS,
+    "reply slots after the command slots"
+);
+const _: () = assert!(SEND_SLOTS <= 64, "one bit per send slot in a u64");
+
 /// Handles at or above this are the initiator's own commands.
 pub const INTERNAL: u32 = 0x8000_0000;
 const REPORT_LUNS_USER: u32 = INTERNAL | 1;
@@ -202,6 +211,9 @@ pub enum Loss {
     CommandTimeout = 4,
     /// The port left ACTIVE.
     PortDown = 5,
+    /// The subnet manager gave our port another LID, or another SM took over: the
+    /// path to the target may have changed.
+    PathChanged = 6,
 }
 
 /// Replies that could not be read (detail of [`Event::MalformedReply`]).
@@ -266,6 +278,32 @@ pub struct Stats {
     pub iu_bytes: u64,
     /// Register writes made arming CQs and the EQ ([`Initiator::arm_interrupts`]).
     pub arm_writes: u64,
+    /// Commands held across a loss and sent again after the next login.
+    pub reissued: u64,
+    /// Held commands that could not be sent again (the new login's IU limit or
+    /// formats no longer fit them, or the port reset the bus while the channel was
+    /// down) and were failed for the port to retry.
+    pub failed_for_retry: u64,
+    /// Longest time from losing the channel to being ready again.
+    pub longest_outage_us: u64,
+}
+
+/// Events logged during the current outage (each at most once per outage).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Logged(u8);
+
+impl Logged {
+    pub(crate) const NO_PATH: Logged = Logged(1);
+    pub(crate) const CONNECT_TIMEOUT: Logged = Logged(2);
+    pub(crate) const PORT: Logged = Logged(4);
+    pub(crate) const REJECTED: Logged = Logged(8);
+
+    /// Marks `what` logged; true the first time.
+    pub(crate) fn first(&mut self, what: Logged) -> bool {
+        let first = self.0 & what.0 == 0;
+        self.0 |= what.0;
+        first
+    }
 }
 
 /// The local port's attributes, from PortInfo and NodeInfo through MAD_IFC.
@@ -296,13 +334,21 @@ impl PortAttrs {
     }
 }
 
-/// One command in flight.
+/// One command in flight. Entry `i` of the table builds its IU in send slot `i`,
+/// where it stays until the command ends: a command held across a reconnect is sent
+/// again from there.
 #[derive(Clone, Copy, Debug)]
 struct Inflight {
     user: u32,
+    /// Its tag on the current channel (stale while `held`).
     tag: Tag,
     transfer_len: u32,
+    /// When the channel is presumed broken (`u64::MAX` while `held`).
     deadline_us: u64,
+    /// Bytes of its IU in its send slot.
+    iu_len: u16,
+    /// Sent on a channel since lost: waits for the next login to be sent again.
+    held: bool,
 }
 
 // The phase lives once, in the device extension: no heap to box the large variant into.
@@ -373,6 +419,22 @@ pub struct Initiator<H: Hal> {
     luns: LunMap,
     send_posted: u64,
     send_done: u64,
+    /// The send slot of each WQE on the send queue, by send count modulo
+    /// [`SEND_SLOTS`] (sends complete in order: the next completion retires
+    /// `sent_from[send_done]`).
+    sent_from: [u8; SEND_SLOTS],
+    /// Bit `i`: send slot `i` is on the send queue (not to be written).
+    slots_busy: u64,
+    /// Next reply slot (CRED_RSP, AER_RSP), counted from [`REPLY_SLOT0`].
+    reply_seq: usize,
+    /// When the channel was last lost, until ready again.
+    lost_at_us: Option<u64>,
+    /// The disk was reached once: from then on every loss is waited out.
+    ever_ready: bool,
+    /// What the current outage has logged.
+    logged: Logged,
+    /// Entries of `inflight` that are `held`.
+    held_count: u8,
     recv_posted: usize,
     descs: [DirectDesc; MAX_DESC_COUNT],
     iu: [u8; SEND_SLOT],
@@ -414,6 +476,14 @@ impl<H: Hal> Opened<H> {
         }
         let mut hca = match bringup::bring_up(&hal, &dma, layout.hca, BringupConfig::BOOT) {
             Ok(h) => h,
+            Err(BringupError::Cmd(CmdError::NotReady { waited_us })) => {
+                host.log(Event::FirmwareNotReady {
+                    seconds: u16::try_from(waited_us / 1_000_000).unwrap_or(u16::MAX),
+                });
+                return Err(StartFault::Bringup(BringupError::Cmd(CmdError::NotReady {
+                    waited_us,
+                })));
+            }
             Err(e) => {
                 host.log(Event::HcaBringupFailed {
                     status: bringup_status(&e),
@@ -493,6 +563,13 @@ impl<H: Hal> Opened<H> {
             luns: LunMap::lun0(),
             send_posted: 0,
             send_done: 0,
+            sent_from: [0; SEND_SLOTS],
+            slots_busy: 0,
+            reply_seq: 0,
+            lost_at_us: None,
+            ever_ready: false,
+            logged: Logged::default(),
+            held_count: 0,
             recv_posted: 0,
             descs: [DirectDesc {
                 va: 0,
@@ -635,8 +712,17 @@ impl<H: Hal> Initiator<H> {
         self.poll_mads(now_us, host);
         self.poll_rc(now_us, host);
         self.advance(now_us, host);
+        if self.held_count > 0 {
+            self.reissue(now_us, host);
+        }
         self.check_timeouts(now_us, host);
         self.next_wake()
+    }
+
+    /// Port requests the initiator holds: in flight, or waiting to be sent again
+    /// after a reconnect.
+    pub fn held(&self) -> usize {
+        usize::from(self.held_count)
     }
 
     pub(super) fn poll_events(&mut self, now_us: u64, host: &mut impl Host) {
@@ -672,10 +758,21 @@ impl<H: Hal> Initiator<H> {
                     };
                 }
                 _ => {
-                    if let Ok(info) = self.query_port_info()
-                        && info.port_state != PortState::Active
-                    {
-                        self.lose(now_us, Loss::PortDown, host);
+                    // Down, or ACTIVE at another LID or under another SM after a
+                    // re-sweep (the target's LID may have moved with ours): start over
+                    // from the port, which reads it again and asks for a new path.
+                    let why = match self.query_port_info() {
+                        Ok(info) if info.port_state != PortState::Active => Some(Loss::PortDown),
+                        Ok(info)
+                            if info.lid != self.port.lid
+                                || info.master_sm_lid != self.port.sm_lid =>
+                        {
+                            Some(Loss::PathChanged)
+                        }
+                        _ => None,
+                    };
+                    if let Some(why) = why {
+                        self.lose(now_us, why, host);
                         self.phase = Phase::PortWait {
                             since_us: now_us,
                             next_us: now_us,

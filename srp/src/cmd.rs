@@ -39,6 +39,14 @@ mod field {
     pub const CDB: Range<usize> = 32..48;
 }
 
+/// Byte offset of an SRP_CMD's 8-byte TAG (SRP r16a §6.9, Table 24): where an
+/// initiator that sends a built IU again on a new channel writes its new tag.
+pub const TAG_AT: usize = field::TAG.start;
+/// Byte range of an SRP_CMD's LOGICAL UNIT NUMBER (SRP r16a §6.9).
+pub const LUN_AT: core::ops::Range<usize> = field::LUN;
+/// Byte offset of an SRP_CMD's DATA-OUT (bits 7..4) / DATA-IN (bits 3..0) BUFFER
+/// FORMAT byte (SRP r16a §6.9).
+pub const BUF_FMT_AT: usize = field::BUF_FMT;
 /// Bytes of the fixed part, up to and including the 16-byte CDB.
 pub const FIXED_LEN: usize = field::CDB.end;
 

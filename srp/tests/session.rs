@@ -1328,3 +1328,45 @@ fn twenty_thousand_random_and_mutated_ius() {
     assert!(s.stats().errors > 0);
     eprintln!("{completions} completions, {logouts} logouts");
 }
+
+// ---------------------------------------------------------------- resend
+
+/// A command built on a lost channel is put in flight on a new session under a new
+/// tag (the caller rewrites the IU's TAG): its response completes it for the same
+/// user, and a LUN reset of its LUN finds it. An unreserved tag is refused.
+#[test]
+fn a_command_sent_again_on_a_new_session_completes_under_its_new_tag() {
+    let mut old = session::<4>(8);
+    send(&mut old, 41, LUN3);
+    let seg = segs(1);
+    let cmd = Command {
+        lun: LUN3,
+        ..read(&seg)
+    };
+    let mut iu = [0u8; 2116];
+    let first = old.start(42).unwrap();
+    let len = old.build_cmd(first, &cmd, IU_ADDR, IU_RKEY, &mut iu);
+    assert_eq!(len, Ok(64));
+    drop(old);
+
+    let mut new = session::<4>(8);
+    let tag = new.start(42).unwrap();
+    let lun: [u8; 8] = iu[fabboot_srp::cmd::LUN_AT].try_into().unwrap();
+    assert_eq!(lun, LUN3);
+    assert_eq!(new.resend(tag, lun), Ok(()));
+    iu[fabboot_srp::cmd::TAG_AT..fabboot_srp::cmd::TAG_AT + 8]
+        .copy_from_slice(&tag.wire().to_be_bytes());
+    assert_eq!(get64(&iu, 8), tag.wire());
+    assert_eq!(
+        iu[fabboot_srp::cmd::BUF_FMT_AT],
+        0x01,
+        "one direct DATA-IN descriptor"
+    );
+    assert_eq!(
+        new.resend(tag, lun),
+        Err(CmdError::NotReserved { tag: tag.wire() }),
+        "already in flight"
+    );
+    let c = completed(&mut new, &RspIu::ok(tag.wire()).bytes());
+    assert_eq!((c.user, c.tag), (42, tag));
+}

@@ -249,6 +249,21 @@ impl<const N: usize> Session<N> {
         }
     }
 
+    /// Puts in flight, under a tag from [`Session::start`], an SRP_CMD the caller
+    /// built on an earlier channel and sends again unchanged but for its TAG (which
+    /// the caller rewrites at [`crate::cmd::TAG_AT`] to `tag`): a command held across
+    /// a reconnect. `lun` is the IU's LUN field (responses and LUN resets find the
+    /// command by it). Errors as [`Session::build_cmd`]'s first.
+    pub fn resend(&mut self, tag: Tag, lun: [u8; 8]) -> Result<(), CmdError> {
+        let reserved = matches!(self.tags.state(tag), Some(State::Reserved { .. }));
+        if tag.is_task_mgmt() || !reserved {
+            return Err(CmdError::NotReserved { tag: tag.wire() });
+        }
+        self.tags.mark_in_flight(tag, lun);
+        self.stats.commands = self.stats.commands.saturating_add(1);
+        Ok(())
+    }
+
     fn emit_cmd(
         &self,
         tag: Tag,
