@@ -1347,7 +1347,6 @@ fn a_command_sent_again_on_a_new_session_completes_under_its_new_tag() {
     let first = old.start(42).unwrap();
     let len = old.build_cmd(first, &cmd, IU_ADDR, IU_RKEY, &mut iu);
     assert_eq!(len, Ok(64));
-    drop(old);
 
     let mut new = session::<4>(8);
     let tag = new.start(42).unwrap();
