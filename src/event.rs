@@ -58,11 +58,17 @@ pub enum Event {
     /// image's configuration block is not configured. Fix: set the registry's
     /// `DriverParameter`, or configure the image.
     ConfigMissing,
-    /// A configuration source names a target but cannot be used. Detail: bits 15:8
-    /// the source (1 `ArgumentString`, 2 the image's block), bits 7:0 the key (1 dgid,
-    /// 2 service_id, 3 target_port_id, 4 initiator_ext, 5 pkey, 6 lun) or, for the
-    /// block, what is wrong with it (`bootcfg::block::BlockError::code`). Fix: correct
-    /// that value.
+    /// A configuration source names a target but cannot be used (`bootcfg`'s module
+    /// docs say when a source stops the search). Detail: bits 15:8 the source (1
+    /// `ArgumentString`, 2 the image's block, 3 the sBFT, 4 the dump data the normal
+    /// instance handed over), bits 7:0 the key whose value is unusable (1 dgid, 2
+    /// service_id, 3 target_port_id, 4 initiator_ext, 5 pkey, 6 lun) or what is wrong
+    /// with the source as a whole: the block's `bootcfg::block::BlockError::code`
+    /// (0x10 and up), the sBFT's `bootcfg::sbft::SbftError::code` (0x21 length, 0x22
+    /// checksum, 0x23 to 0x25 the SCSI, SRP or IB subtable), the dump data's
+    /// `bootcfg::handover::HandoverError::code` (0x30 and up; 0x36 another adapter's).
+    /// Fix: correct that value; for the sBFT, the firmware's (iPXE's) root path; for
+    /// the dump data, load the same driver build for the normal and the dump stack.
     ConfigInvalid { detail: u16 },
     /// The loader's or the dump stack's wait for the disk ended before it was usable.
     /// Detail: where the initiator stood (see `miniport::state_code`). Fix: as the

@@ -13,6 +13,16 @@
 //! the HCA the dead kernel left running, logs in and writes a dump, verified byte for
 //! byte on the disk.
 //!
+//! Each phase learns its target from another source (`bootcfg`'s precedence): phase 1
+//! from the image's embedded block (the loader passes no `ArgumentString`); phase 2 from
+//! the sBFT the firmware left ([`BootOptions::sbft`]: in base memory by default, or
+//! among the ACPI tables), with no `DriverParameter` and an unconfigured image; phase 3
+//! from the hand-over phase 2's instance gave storport for `SRB_FUNCTION_DUMP_POINTERS`,
+//! with an unconfigured image and without reading firmware memory at all (checked).
+//! The table is placed when the kernel starts: a real iPXE BIOS boot places it before
+//! NTLDR runs, where the loader instance would find it first; the demo keeps phase 1 on
+//! the block so that each source is proven once.
+//!
 //! The disk is a working copy: the generated boot disk, or `--disk IMAGE` copied, so a
 //! user's image is never written.
 
@@ -22,8 +32,11 @@ use std::time::Instant;
 
 use fabboot::port::Flavour;
 
+use fabboot::bootcfg::sbft::ByteOrder;
+
 use crate::bootdisk::{self, SectorRead};
 use crate::host::Arch;
+use crate::host::firmware::{self, Placement};
 use crate::host::port::{Completed, Dir, Env, HostError, Machine, SrbRequest};
 use crate::host::rig::{HostRig, RigOptions, TargetIdentity};
 use crate::scenario::SmChoice;
@@ -44,6 +57,9 @@ pub struct BootOptions {
     pub random_ios: usize,
     /// Bytes of the sequential read in phase 2.
     pub sequential_bytes: u64,
+    /// Where the firmware leaves the sBFT phase 2 learns its target from, and in which
+    /// byte order; `None`: no sBFT, phase 2 gets the registry's `DriverParameter`.
+    pub sbft: Option<(Placement, ByteOrder)>,
 }
 
 impl BootOptions {
@@ -58,6 +74,7 @@ impl BootOptions {
             seed: 1,
             random_ios: 4000,
             sequential_bytes: 32 << 20,
+            sbft: Some((Placement::BaseMemory, ByteOrder::Network)),
         }
     }
 }
@@ -68,6 +85,9 @@ pub struct PhaseReport {
     pub name: String,
     pub image: String,
     pub arch: String,
+    /// The configuration the phase's instance was offered (and so learned its target
+    /// from).
+    pub config_source: String,
     pub srbs: u64,
     pub bytes: u64,
     /// Virtual time of the phase, from DriverEntry to its last completion.
@@ -81,6 +101,11 @@ pub struct PhaseReport {
     /// Instructions in driver code to bring the adapter up and log in.
     pub init_instructions: u64,
     pub stack_high_water: u64,
+    /// The deepest stack of `HwFindAdapter` (configuration, bring-up and, in the loader
+    /// and dump stack, login).
+    pub find_adapter_stack: u64,
+    /// Firmware memory windows the instance mapped (the sBFT search).
+    pub firmware_maps: u64,
     /// The deepest stack of a call while the measured SRBs ran (HwStartIo, interrupts,
     /// the timer, DPCs): phase 1's I/O, phase 2's random 4 KiB requests.
     pub stack_io_high_water: u64,
@@ -147,16 +172,19 @@ impl BootReport {
                     .join(", ")
             };
             o += &format!(
-                "    {{\"phase\": \"{}\", \"image\": \"{}\", \"arch\": \"{}\", \"srbs\": {}, \
+                "    {{\"phase\": \"{}\", \"image\": \"{}\", \"arch\": \"{}\", \
+                 \"config_source\": \"{}\", \"srbs\": {}, \
                  \"bytes\": {}, \"virtual_ns\": {}, \"first_sector_ns\": {}, \
                  \"instructions_per_srb\": {:.1}, \"mmio_reads_per_srb\": {:.3}, \
                  \"mmio_writes_per_srb\": {:.3}, \"init_instructions\": {}, \
-                 \"stack_high_water\": {}, \"stack_io_high_water\": {}, \"interrupts\": {}, \"timer_calls\": {}, \
+                 \"stack_high_water\": {}, \"find_adapter_stack\": {}, \"firmware_maps\": {}, \
+                 \"stack_io_high_water\": {}, \"interrupts\": {}, \"timer_calls\": {}, \
                  \"dpcs\": {}, \"busy_requeues\": {}, \"files\": {}, \
                  \"wall_ms\": {}, \"sequential\": {}, \"event_log\": [{}], \"violations\": [{}]}}{}\n",
                 p.name,
                 esc(&p.image),
                 p.arch,
+                esc(&p.config_source),
                 p.srbs,
                 p.bytes,
                 p.virtual_ns,
@@ -166,6 +194,8 @@ impl BootReport {
                 p.mmio_writes_per_srb,
                 p.init_instructions,
                 p.stack_high_water,
+                p.find_adapter_stack,
+                p.firmware_maps,
                 p.stack_io_high_water,
                 p.interrupts,
                 p.timer_calls,
@@ -376,6 +406,8 @@ fn finish(r: &mut PhaseReport, m: &Machine, t0: u64, wall: Instant) {
     r.bytes = m.port.figures.bytes;
     r.virtual_ns = m.port.clock.now_ns() - t0;
     r.stack_high_water = m.port.figures.stack_high_water;
+    r.find_adapter_stack = m.port.figures.find_adapter_stack;
+    r.firmware_maps = m.port.figures.firmware_maps;
     r.interrupts = m.port.figures.interrupts;
     r.timer_calls = m.port.figures.timer_calls;
     r.dpcs = m.port.figures.dpcs;
@@ -476,6 +508,7 @@ fn run_phases(
         name: "loader".into(),
         image: path.display().to_string(),
         arch: opts.loader_arch.dir().into(),
+        config_source: "the image's embedded block".into(),
         ..PhaseReport::default()
     };
     say(&format!(
@@ -502,22 +535,41 @@ fn run_phases(
     ));
     report.phases.push(r1);
 
-    // Phase 2: the kernel, on the same machine.
+    // Phase 2: the kernel, on the same machine: its target from the sBFT the firmware
+    // left (no DriverParameter, an unconfigured image), or from the registry.
     let wall = Instant::now();
+    let (driver_parameter, config_source) = match opts.sbft {
+        Some((placement, order)) => (
+            None,
+            format!("the sBFT ({placement:?}, {order:?} byte order)"),
+        ),
+        None => (Some(target.driver_parameter()), "DriverParameter".into()),
+    };
     let mut machine = machine
         .reboot(
             Env::Kernel,
             Flavour::Storport,
             opts.kernel_arch,
-            Some(target.driver_parameter()),
+            driver_parameter,
         )
         .map_err(host("phase 2"))?;
+    if let Some((placement, order)) = opts.sbft {
+        let at = firmware::place(
+            &mut machine.port.firmware,
+            &firmware::sbft_table(&target.sbft(), order),
+            placement,
+        );
+        say(&format!(
+            "phase 2: the firmware's sBFT at {at:#x} ({placement:?}, {order:?} byte order)"
+        ));
+    }
     let path = image_path(opts, opts.kernel_arch, "fabboot.sys");
     let file = read_image(&path)?;
     let mut r2 = PhaseReport {
         name: "kernel".into(),
         image: path.display().to_string(),
         arch: opts.kernel_arch.dir().into(),
+        config_source,
         ..PhaseReport::default()
     };
     say(&format!(
@@ -535,8 +587,8 @@ fn run_phases(
     }
 
     // Phase 3: the kernel dies with paging writes in flight; the dump stack loads the
-    // same image again (configured as a user would, through its embedded block: the
-    // dump port passes only `dump=1`) and writes the dump, polled.
+    // same image again (not configured: its target is what the kernel's instance
+    // handed over; the dump port passes only `dump=1`) and writes the dump, polled.
     let wall = Instant::now();
     let dump_buffer = machine
         .port
@@ -556,12 +608,11 @@ fn run_phases(
     let mut machine = machine
         .reboot(Env::Dump, Flavour::Storport, opts.kernel_arch, None)
         .map_err(host("phase 3"))?;
-    let mut file = file;
-    configure_image(&mut file, &target).map_err(BootError::Setup)?;
     let mut r3 = PhaseReport {
         name: "dump".into(),
         image: path.display().to_string(),
         arch: opts.kernel_arch.dir().into(),
+        config_source: "the kernel instance's dump data (MiniportDumpData)".into(),
         ..PhaseReport::default()
     };
     machine.load(&file).map_err(host("phase 3"))?;
@@ -575,6 +626,18 @@ fn run_phases(
         &mut say,
     );
     finish(&mut r3, &machine, crash_ns, wall);
+    // The dump instance had nothing but the hand-over: it must not have looked for
+    // another source in firmware memory.
+    let result = result.and_then(|()| match r3.firmware_maps {
+        0 => Ok(()),
+        n => Err(BootError::Data {
+            phase: "phase 3",
+            what: format!(
+                "the dump instance mapped firmware memory {n} times: it did not take the \
+                 hand-over"
+            ),
+        }),
+    });
     report.phases.push(r3);
     end_capture(opts, &mut machine, &mut say);
     result
@@ -862,6 +925,15 @@ fn phase2(
         adapter.max_transfer >> 10,
         adapter.physical_breaks,
         adapter.requested_dump_buffer >> 10
+    ));
+    // Storport asked the boot disk's miniport for its dump pointers (when it set up
+    // the crash dump stack, at the end of start_adapter).
+    let dump_data = m.port.dump_data.ok_or_else(|| BootError::Srb {
+        phase: P,
+        what: "the driver does not declare STOR_FEATURE_DUMP_POINTERS".into(),
+    })?;
+    say(&format!(
+        "phase 2: SRB_FUNCTION_DUMP_POINTERS answered: MiniportPrivateDumpData {dump_data:#x}"
     ));
     let small = m.alloc_ram(4096).map_err(host(P))?;
     let one = |m: &mut Machine, cdb: Vec<u8>, len: u32, dir: Dir| -> Result<Completed, BootError> {

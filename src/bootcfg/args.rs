@@ -17,6 +17,8 @@
 //! * `pkey`: a hexadecimal 16-bit partition key, default `ffff`.
 //! * `lun`: the boot LUN, decimal (0 to 16383), default 0.
 //! * Anything else (unknown keys, flags without `=` such as the port's) is ignored.
+//! * Values every source must respect ([`super::check_values`]: a unicast `dgid`, a
+//!   valid `pkey`) are checked after parsing; one that fails is malformed.
 //!
 //! A string "names a target" when it has `dgid`, `service_id` or `target_port_id`;
 //! then all three are required. One that names none leaves the choice to the next
@@ -105,7 +107,7 @@ pub fn parse(s: &[u8]) -> Result<Option<BootConfig>, ConfigError> {
             .ok_or(bad(Key::Lun))?,
         None => 0,
     };
-    Ok(Some(BootConfig {
+    let cfg = BootConfig {
         target: TargetConfig {
             dgid,
             service_id,
@@ -114,7 +116,9 @@ pub fn parse(s: &[u8]) -> Result<Option<BootConfig>, ConfigError> {
             pkey,
         },
         lun,
-    }))
+    };
+    super::check_values(&cfg).map_err(bad)?;
+    Ok(Some(cfg))
 }
 
 fn trim(s: &[u8]) -> &[u8] {
@@ -287,6 +291,10 @@ target_port_id=00000000000000000002c90300010001;",
             ("initiator_ext=x", Key::InitiatorExt),
             ("pkey=10000", Key::Pkey),
             ("pkey=", Key::Pkey),
+            ("pkey=0", Key::Pkey),
+            ("pkey=8000", Key::Pkey),
+            ("dgid=00000000000000000000000000000000", Key::Dgid),
+            ("dgid=ff020000000000000000000000000001", Key::Dgid),
             ("lun=16384", Key::Lun),
             ("lun=-1", Key::Lun),
             ("lun=0x1", Key::Lun),

@@ -26,7 +26,7 @@
 
 use core::ops::Range;
 
-use super::{BootConfig, MAX_LUN};
+use super::{BootConfig, Key};
 use crate::initiator::TargetConfig;
 
 mod field {
@@ -67,9 +67,12 @@ pub enum BlockError {
     Length(u16),
     /// The checksum does not match.
     Checksum,
-    /// Flag bits or reserved bytes that must be zero are not, or the LUN is beyond
-    /// [`MAX_LUN`].
+    /// Flag bits or reserved bytes that must be zero are not.
     Field,
+    /// A configured block names a value no target can have
+    /// ([`super::check_values`]: the LUN beyond [`MAX_LUN`], a zero or multicast GID,
+    /// an invalid P_Key).
+    Value(Key),
     /// [`locate`]: no block in the image.
     NotFound,
     /// [`locate`]: more than one valid block in the image; which to patch is unclear.
@@ -77,9 +80,11 @@ pub enum BlockError {
 }
 
 impl BlockError {
-    /// A small number for the event log's detail.
+    /// A small number for the event log's detail (bits 7:0 of `ConfigInvalid` with
+    /// source 2): the key's number ([`Key`]) for a value, else 0x10 and up.
     pub fn code(self) -> u8 {
         match self {
+            BlockError::Value(key) => key as u8,
             BlockError::Truncated => 0x10,
             BlockError::Magic => 0x11,
             BlockError::Version(_) => 0x12,
@@ -189,31 +194,27 @@ impl Block {
         if flags & FLAG_CONFIGURED == 0 {
             return Ok(Block { config: None });
         }
-        let lun = u16::from_le_bytes(get(b, field::LUN));
-        if lun > MAX_LUN {
-            return Err(BlockError::Field);
-        }
+        let config = BootConfig {
+            target: TargetConfig {
+                dgid: get(b, field::DGID),
+                service_id: u64::from_le_bytes(get(b, field::SERVICE_ID)),
+                target_port_id: get(b, field::TARGET_PORT_ID),
+                initiator_ext: u64::from_le_bytes(get(b, field::INITIATOR_EXT)),
+                pkey: u16::from_le_bytes(get(b, field::PKEY)),
+            },
+            lun: u16::from_le_bytes(get(b, field::LUN)),
+        };
+        super::check_values(&config).map_err(BlockError::Value)?;
         Ok(Block {
-            config: Some(BootConfig {
-                target: TargetConfig {
-                    dgid: get(b, field::DGID),
-                    service_id: u64::from_le_bytes(get(b, field::SERVICE_ID)),
-                    target_port_id: get(b, field::TARGET_PORT_ID),
-                    initiator_ext: u64::from_le_bytes(get(b, field::INITIATOR_EXT)),
-                    pkey: u16::from_le_bytes(get(b, field::PKEY)),
-                },
-                lun,
-            }),
+            config: Some(config),
         })
     }
 
     /// Writes the whole block (reserved bytes zero, checksum computed) into the first
     /// [`LEN`] bytes of `b`.
     pub fn emit(&self, b: &mut [u8]) -> Result<(), BlockError> {
-        if let Some(cfg) = &self.config
-            && cfg.lun > MAX_LUN
-        {
-            return Err(BlockError::Field);
+        if let Some(cfg) = &self.config {
+            super::check_values(cfg).map_err(BlockError::Value)?;
         }
         let b = b.get_mut(..LEN).ok_or(BlockError::Truncated)?;
         b.fill(0);
@@ -358,14 +359,28 @@ mod tests {
             assert_eq!(Block::parse(&b), Err(BlockError::Field), "byte {at}");
         }
         let mut too_far = sample();
-        too_far.lun = MAX_LUN + 1;
+        too_far.lun = super::super::MAX_LUN + 1;
         assert_eq!(
             Block {
                 config: Some(too_far)
             }
             .emit(&mut [0u8; LEN]),
-            Err(BlockError::Field)
+            Err(BlockError::Value(Key::Lun))
         );
+        // Values no target can have, written by a tool that did not check them: the
+        // checksum holds, the value is named.
+        for (at, v, key) in [
+            (64usize, [0x00, 0x40], Key::Lun), // LUN 16384
+            (14, [0x00, 0x80], Key::Pkey),     // P_Key 0x8000
+            (16, [0xFF, 0x02], Key::Dgid),     // a multicast GID
+        ] {
+            let mut b = good;
+            b[at..at + 2].copy_from_slice(&v);
+            let sum = crc32(&b, 92);
+            b[92..].copy_from_slice(&sum.to_le_bytes());
+            assert_eq!(Block::parse(&b), Err(BlockError::Value(key)), "byte {at}");
+            assert_eq!(BlockError::Value(key).code(), key as u8);
+        }
         assert_eq!(
             Block { config: None }.emit(&mut [0u8; LEN - 1]),
             Err(BlockError::Truncated)

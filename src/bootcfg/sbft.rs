@@ -24,9 +24,16 @@
 //!
 //! Where it is: under BIOS, in base memory (0x00000–0x9FFFF) on a 16-byte boundary
 //! ([`scan`]); under UEFI, among the ACPI tables with signature `sBFT` (the same bytes,
-//! [`Sbft::parse`]).
+//! [`Sbft::parse`]). [`super::firmware`] searches both places.
+//!
+//! Two kinds of failure are told apart ([`SbftError::is_damage`]): bytes that carry the
+//! signature but are not a table (a length out of range or a checksum that does not
+//! sum to zero: a stray signature, or a table overwritten), and a table whose checksum
+//! holds but which the driver cannot use (a subtable missing or out of bounds, a LUN it
+//! cannot address, a value no target can have, [`super::check_values`]). The second is
+//! a table the firmware wrote on purpose for the disk it booted from.
 
-use super::{BootConfig, MAX_LUN};
+use super::{BootConfig, Key, MAX_LUN};
 use crate::initiator::TargetConfig;
 
 /// Field offsets of the header (§2.1).
@@ -74,10 +81,50 @@ pub enum SbftError {
     /// The bytes do not sum to 0 mod 256.
     Checksum { sum: u8 },
     /// A subtable the driver needs is absent, or does not fit in the table.
-    Subtable { which: &'static str, offset: u16 },
+    Subtable { which: Part, offset: u16 },
     /// The LUN uses an addressing method the driver does not take, or exceeds
     /// [`MAX_LUN`].
     Lun { raw: [u8; 8] },
+    /// A value no target can have ([`super::check_values`]): the destination GID is
+    /// zero or multicast, or the P_Key is invalid.
+    Value { key: Key },
+}
+
+/// The table's subtables (§2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Part {
+    /// The SCSI subtable: the LUN.
+    Scsi = 0x23,
+    /// The SRP subtable: the port IDs.
+    Srp = 0x24,
+    /// The IB subtable: GIDs, Service ID, P_Key.
+    Ib = 0x25,
+}
+
+impl SbftError {
+    /// Whether the bytes are not a table at all (wrong length, checksum not zero), as
+    /// opposed to a table whose checksum holds but whose content cannot be used.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            SbftError::Signature | SbftError::Length { .. } | SbftError::Checksum { .. }
+        )
+    }
+
+    /// A small number for the event log's detail (bits 7:0 of `ConfigInvalid` with
+    /// source 3): the key's number ([`Key`]) for a value, else 0x20 signature, 0x21
+    /// length, 0x22 checksum, 0x23/0x24/0x25 the SCSI/SRP/IB subtable.
+    pub fn code(&self) -> u8 {
+        match self {
+            SbftError::Signature => 0x20,
+            SbftError::Length { .. } => 0x21,
+            SbftError::Checksum { .. } => 0x22,
+            SbftError::Subtable { which, .. } => *which as u8,
+            SbftError::Lun { .. } => Key::Lun as u8,
+            SbftError::Value { key } => *key as u8,
+        }
+    }
 }
 
 /// A parsed table.
@@ -134,7 +181,7 @@ impl Sbft {
         if sum != 0 {
             return Err(SbftError::Checksum { sum });
         }
-        let sub = |which: &'static str, f: core::ops::Range<usize>, len: usize| {
+        let sub = |which: Part, f: core::ops::Range<usize>, len: usize| {
             let offset = le16(table, f);
             let at = usize::from(offset);
             match table.get(at..at.saturating_add(len)) {
@@ -142,16 +189,16 @@ impl Sbft {
                 _ => Err(SbftError::Subtable { which, offset }),
             }
         };
-        let scsi = sub("SCSI", field::SCSI_OFFSET, field::SCSI_LEN)?;
-        let srp = sub("SRP", field::SRP_OFFSET, field::SRP_LEN)?;
-        let ib = sub("IB", field::IB_OFFSET, field::IB_LEN)?;
+        let scsi = sub(Part::Scsi, field::SCSI_OFFSET, field::SCSI_LEN)?;
+        let srp = sub(Part::Srp, field::SRP_OFFSET, field::SRP_LEN)?;
+        let ib = sub(Part::Ib, field::IB_OFFSET, field::IB_LEN)?;
         let missing = |which| SbftError::Subtable { which, offset: 0 };
-        let lun_raw: [u8; 8] = array(scsi, 0).ok_or(missing("SCSI"))?;
-        let initiator: [u8; 16] = array(srp, 0).ok_or(missing("SRP"))?;
-        let target: [u8; 16] = array(srp, 16).ok_or(missing("SRP"))?;
-        let sgid: [u8; 16] = array(ib, 0).ok_or(missing("IB"))?;
-        let dgid: [u8; 16] = array(ib, 16).ok_or(missing("IB"))?;
-        let service: [u8; 8] = array(ib, 32).ok_or(missing("IB"))?;
+        let lun_raw: [u8; 8] = array(scsi, 0).ok_or(missing(Part::Scsi))?;
+        let initiator: [u8; 16] = array(srp, 0).ok_or(missing(Part::Srp))?;
+        let target: [u8; 16] = array(srp, 16).ok_or(missing(Part::Srp))?;
+        let sgid: [u8; 16] = array(ib, 0).ok_or(missing(Part::Ib))?;
+        let dgid: [u8; 16] = array(ib, 16).ok_or(missing(Part::Ib))?;
+        let service: [u8; 8] = array(ib, 32).ok_or(missing(Part::Ib))?;
         let pkey = array::<2>(ib, 40).map_or(0, u16::from_le_bytes);
 
         let reversed_gids = !link_local(&dgid)
@@ -173,17 +220,19 @@ impl Sbft {
         let lun_sam = fix8(lun_raw);
         let lun = sam_lun(lun_sam).ok_or(SbftError::Lun { raw: lun_raw })?;
         let initiator_ext = array::<8>(&initiator, 0).map_or(0, u64::from_be_bytes);
-        Ok(Sbft {
-            config: BootConfig {
-                target: TargetConfig {
-                    dgid: fix16(dgid),
-                    service_id: u64::from_be_bytes(fix8(service)),
-                    target_port_id: fix16(target),
-                    initiator_ext,
-                    pkey,
-                },
-                lun,
+        let config = BootConfig {
+            target: TargetConfig {
+                dgid: fix16(dgid),
+                service_id: u64::from_be_bytes(fix8(service)),
+                target_port_id: fix16(target),
+                initiator_ext,
+                pkey,
             },
+            lun,
+        };
+        super::check_values(&config).map_err(|key| SbftError::Value { key })?;
+        Ok(Sbft {
+            config,
             sgid: fix16(sgid),
             initiator_port_id: initiator,
             order,
@@ -213,32 +262,47 @@ fn sam_lun(l: [u8; 8]) -> Option<u16> {
 pub enum Scan {
     /// A valid table at this offset.
     Found { at: usize, table: Sbft },
-    /// Signatures were found, none valid: the first one's offset and why.
+    /// Signatures were found, none valid: the first table that sums to zero but cannot
+    /// be used, else the first damaged one ([`SbftError::is_damage`]); its offset and
+    /// why.
     Invalid { at: usize, error: SbftError },
     /// No signature at all.
     None,
 }
 
-/// Scans `memory` (base memory from physical address 0) on 16-byte steps for a valid
-/// sBFT, as the draft specification and sanbootconf do; the first valid table wins.
+/// Scans `memory` (base memory from a 16-byte-aligned physical address, 0 for all of
+/// it) on 16-byte steps for a valid sBFT, as the draft specification and sanbootconf
+/// do, up to [`BASE_MEMORY_END`] bytes; the first valid table wins.
 pub fn scan(memory: &[u8]) -> Scan {
-    let mut first_invalid = None;
-    let end = memory.len().min(BASE_MEMORY_END);
-    let mut at = 0;
-    while at < end {
-        if let Some(rest) = memory.get(at..end)
-            && rest.starts_with(&SIGNATURE)
-        {
-            match Sbft::parse(rest) {
-                Ok(table) => return Scan::Found { at, table },
-                Err(error) => {
-                    first_invalid.get_or_insert((at, error));
-                }
+    let mut unusable = None;
+    let mut damaged = None;
+    let memory = memory.get(..BASE_MEMORY_END).unwrap_or(memory);
+    // One byte compared per step (the first of the signature), the rest only where it
+    // matches: the scan reads base memory through an uncached mapping.
+    let [first, ..] = SIGNATURE;
+    let mut next = 0usize;
+    while let Some(&byte) = memory.get(next) {
+        let at = next;
+        // `memory` is at most BASE_MEMORY_END long: this cannot saturate.
+        next = next.saturating_add(ALIGN);
+        if byte != first {
+            continue;
+        }
+        let rest = memory.get(at..).unwrap_or(&[]);
+        if !rest.starts_with(&SIGNATURE) {
+            continue;
+        }
+        match Sbft::parse(rest) {
+            Ok(table) => return Scan::Found { at, table },
+            Err(error) if error.is_damage() => {
+                damaged.get_or_insert((at, error));
+            }
+            Err(error) => {
+                unusable.get_or_insert((at, error));
             }
         }
-        at = at.saturating_add(ALIGN);
     }
-    match first_invalid {
+    match unusable.or(damaged) {
         Some((at, error)) => Scan::Invalid { at, error },
         None => Scan::None,
     }
@@ -251,7 +315,7 @@ pub fn scan(memory: &[u8]) -> Scan {
     clippy::unwrap_used,
     clippy::panic
 )]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::vec;
     use std::vec::Vec;
@@ -297,6 +361,17 @@ mod tests {
         t[128..130].copy_from_slice(&pkey.to_le_bytes());
         fix_checksum(&mut t);
         t
+    }
+
+    /// An iPXE-layout table naming the test target at peripheral-addressed `lun`, for
+    /// the other modules' tests.
+    pub(crate) fn fixture(order: ByteOrder, lun: u8, pkey: u16) -> Vec<u8> {
+        table(order, [0, lun, 0, 0, 0, 0, 0, 0], pkey)
+    }
+
+    /// What [`fixture`] names.
+    pub(crate) fn fixture_config(lun: u16, pkey: u16) -> BootConfig {
+        want(lun, pkey)
     }
 
     fn fix_checksum(t: &mut [u8]) {
@@ -393,7 +468,7 @@ mod tests {
         assert_eq!(
             Sbft::parse(&t),
             Err(SbftError::Subtable {
-                which: "IB",
+                which: Part::Ib,
                 offset: 0
             })
         );
@@ -403,12 +478,99 @@ mod tests {
         assert_eq!(
             Sbft::parse(&t),
             Err(SbftError::Subtable {
-                which: "SRP",
+                which: Part::Srp,
                 offset: 120
             })
         );
         assert_eq!(Sbft::parse(b"SBFT"), Err(SbftError::Signature));
         assert_eq!(Sbft::parse(&[]), Err(SbftError::Signature));
+        let mut t = good.clone();
+        t[36..38].copy_from_slice(&130u16.to_le_bytes()); // SCSI runs past the end
+        fix_checksum(&mut t);
+        assert_eq!(
+            Sbft::parse(&t),
+            Err(SbftError::Subtable {
+                which: Part::Scsi,
+                offset: 130
+            })
+        );
+        let mut t = good.clone();
+        t[38..40].copy_from_slice(&8u16.to_le_bytes()); // SRP inside the header
+        fix_checksum(&mut t);
+        assert!(matches!(
+            Sbft::parse(&t),
+            Err(SbftError::Subtable {
+                which: Part::Srp,
+                ..
+            })
+        ));
+        let mut t = good.clone();
+        t[4..8].copy_from_slice(&(MAX_LEN as u32 + 16).to_le_bytes());
+        fix_checksum(&mut t);
+        assert!(matches!(Sbft::parse(&t), Err(SbftError::Length { .. })));
+    }
+
+    #[test]
+    fn tables_with_values_no_target_can_have_are_unusable_not_damaged() {
+        for order in [ByteOrder::Network, ByteOrder::Reversed] {
+            for pkey in [0x0000, 0x8000] {
+                let e = Sbft::parse(&table(order, [0; 8], pkey)).unwrap_err();
+                assert_eq!(e, SbftError::Value { key: Key::Pkey });
+                assert!(!e.is_damage());
+                assert_eq!(e.code(), 5);
+            }
+            // A multicast destination GID: iPXE never writes one.
+            let mut t = table(order, [0; 8], 0xFFFF);
+            let mut mc = DGID;
+            mc[0] = 0xFF;
+            mc[1] = 0x02;
+            let stored: Vec<u8> = match order {
+                ByteOrder::Network => mc.to_vec(),
+                ByteOrder::Reversed => mc.iter().rev().copied().collect(),
+            };
+            t[104..120].copy_from_slice(&stored);
+            fix_checksum(&mut t);
+            assert_eq!(Sbft::parse(&t), Err(SbftError::Value { key: Key::Dgid }));
+        }
+        // Codes and kinds of every error.
+        let good = table(ByteOrder::Network, [0; 8], 0xFFFF);
+        let mut bad_sum = good.clone();
+        bad_sum[9] ^= 1;
+        let e = Sbft::parse(&bad_sum).unwrap_err();
+        assert!(e.is_damage());
+        assert_eq!(e.code(), 0x22);
+        assert!(SbftError::Signature.is_damage());
+        assert_eq!(SbftError::Length { length: 0 }.code(), 0x21);
+        assert_eq!(SbftError::Lun { raw: [0xC0; 8] }.code(), 6);
+        let sub = |which| SbftError::Subtable { which, offset: 0 };
+        assert_eq!(
+            [
+                sub(Part::Scsi).code(),
+                sub(Part::Srp).code(),
+                sub(Part::Ib).code()
+            ],
+            [0x23, 0x24, 0x25]
+        );
+        assert!(!sub(Part::Ib).is_damage());
+    }
+
+    #[test]
+    fn the_scan_reports_an_unusable_table_before_a_damaged_one() {
+        let mut memory = vec![0u8; 0x1000];
+        let mut damaged = table(ByteOrder::Network, [0; 8], 0xFFFF);
+        damaged[20] ^= 1;
+        memory[0x100..0x100 + 136].copy_from_slice(&damaged);
+        let unusable = table(ByteOrder::Network, [0x80, 0, 0, 0, 0, 0, 0, 0], 0xFFFF);
+        memory[0x400..0x400 + 136].copy_from_slice(&unusable);
+        assert_eq!(
+            scan(&memory),
+            Scan::Invalid {
+                at: 0x400,
+                error: SbftError::Lun {
+                    raw: [0x80, 0, 0, 0, 0, 0, 0, 0]
+                }
+            }
+        );
     }
 
     #[test]

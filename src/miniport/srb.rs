@@ -91,13 +91,33 @@ pub fn classify(srb: &SrbFields) -> Action {
 /// is rebuilt, never earlier: their buffers may still be written by the target);
 /// flushes and shutdowns succeed (the target acknowledges a write only once it is on
 /// its disk, and SYNCHRONIZE CACHE reaches it as a SCSI command); an abort finds no
-/// command it can end safely (the port then escalates to a reset); anything else is not
-/// a request this miniport serves.
+/// command it can end safely (the port then escalates to a reset); freeing the dump
+/// pointers frees nothing (the hand-over lives in the device extension,
+/// [`dump_pointers`]); anything else is not a request this miniport serves (a
+/// `DUMP_POINTERS` reaching here comes to an instance that keeps no hand-over).
 pub fn answered_here(function: u8) -> u8 {
     match function {
-        SRB_FUNCTION_RESET_BUS | SRB_FUNCTION_FLUSH | SRB_FUNCTION_SHUTDOWN => SRB_STATUS_SUCCESS,
+        SRB_FUNCTION_RESET_BUS
+        | SRB_FUNCTION_FLUSH
+        | SRB_FUNCTION_SHUTDOWN
+        | SRB_FUNCTION_FREE_DUMP_POINTERS => SRB_STATUS_SUCCESS,
         SRB_FUNCTION_ABORT_COMMAND => SRB_STATUS_ABORT_FAILED,
         _ => SRB_STATUS_INVALID_REQUEST,
+    }
+}
+
+/// Whether `SRB_FUNCTION_DUMP_POINTERS` can be answered with the instance's hand-over
+/// (reference/windows-side.md §3.3): only an instance that keeps one (storport's normal
+/// instance: `has_record`), and only into a buffer that holds `MINIPORT_DUMP_POINTERS`
+/// at least up to `MiniportPrivateDumpData` ([`DUMP_POINTERS_MIN_LEN`]). `SUCCESS`
+/// means: fill the buffer, then complete with it; anything else completes the SRB with
+/// that status and leaves the buffer alone.
+pub fn dump_pointers(has_record: bool, buffer: bool, transfer_len: u32) -> u8 {
+    let fits = usize::try_from(transfer_len).is_ok_and(|n| n >= DUMP_POINTERS_MIN_LEN);
+    if has_record && buffer && fits {
+        SRB_STATUS_SUCCESS
+    } else {
+        SRB_STATUS_INVALID_REQUEST
     }
 }
 
@@ -265,12 +285,33 @@ mod tests {
             (SRB_FUNCTION_ABORT_COMMAND, SRB_STATUS_ABORT_FAILED),
             (SRB_FUNCTION_IO_CONTROL, SRB_STATUS_INVALID_REQUEST),
             (SRB_FUNCTION_DUMP_POINTERS, SRB_STATUS_INVALID_REQUEST),
+            (SRB_FUNCTION_FREE_DUMP_POINTERS, SRB_STATUS_SUCCESS),
             (0xEE, SRB_STATUS_INVALID_REQUEST),
         ] {
             assert_eq!(
                 classify(&SrbFields { function: f, ..srb }),
                 Action::Complete(status),
                 "function {f:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn dump_pointers_are_given_only_by_an_instance_with_a_record_into_a_buffer_that_fits() {
+        let whole = core::mem::size_of::<MINIPORT_DUMP_POINTERS>() as u32;
+        let least = DUMP_POINTERS_MIN_LEN as u32;
+        assert_eq!(dump_pointers(true, true, whole), SRB_STATUS_SUCCESS);
+        assert_eq!(dump_pointers(true, true, least), SRB_STATUS_SUCCESS);
+        for (record, buffer, len) in [
+            (true, true, least - 1),
+            (true, false, whole),
+            (false, true, whole),
+            (true, true, 0),
+        ] {
+            assert_eq!(
+                dump_pointers(record, buffer, len),
+                SRB_STATUS_INVALID_REQUEST,
+                "{record} {buffer} {len}"
             );
         }
     }

@@ -21,7 +21,7 @@ use super::layout::{ConstLayout, abi_consts, abi_struct, oracle, pick};
 /// Where the storport-only layouts come from.
 pub const STORPORT_DOC: &str = "Microsoft storport.h (WDK for Windows 10+), documented at \
      learn.microsoft.com: HW_INITIALIZATION_DATA (storport.h), PORT_CONFIGURATION_INFORMATION \
-     (storport.h), MEMORY_REGION, SCSI_NOTIFICATION_TYPE";
+     (storport.h), MEMORY_REGION, SCSI_NOTIFICATION_TYPE, MINIPORT_DUMP_POINTERS";
 
 pub type BOOLEAN = u8;
 pub type UCHAR = u8;
@@ -302,6 +302,46 @@ abi_struct! {
     }
 }
 
+/// `DUMP_MINIPORT_NAME_LENGTH` (storport.h): WCHARs of `MINIPORT_DUMP_POINTERS.DriverName`.
+pub const DUMP_MINIPORT_NAME_LENGTH: usize = 15;
+
+abi_struct! {
+    /// `MINIPORT_DUMP_POINTERS` (storport.h): what `SRB_FUNCTION_DUMP_POINTERS`'s
+    /// `DataBuffer` points at. The miniport sets `Version`, `Size`, `AdapterObject`
+    /// (NULL), `MappedRegisterBase` (0), `CommonBufferSize` and
+    /// `MiniportPrivateDumpData`, which storport passes to the dump instance's
+    /// `HwFindAdapter` as `MiniportDumpData`; the members from `SystemIoBusNumber` on are
+    /// storport's to fill.
+    pub struct MINIPORT_DUMP_POINTERS: size(84, 112) doc(STORPORT_DOC) {
+        pub Version: USHORT = (0, 0) doc(STORPORT_DOC),
+        pub Size: USHORT = (2, 2) doc(STORPORT_DOC),
+        pub DriverName: [u16; DUMP_MINIPORT_NAME_LENGTH] = (4, 4) doc(STORPORT_DOC),
+        pub AdapterObject: PVOID = (36, 40) doc(STORPORT_DOC),
+        pub MappedRegisterBase: PVOID = (40, 48) doc(STORPORT_DOC),
+        pub CommonBufferSize: ULONG = (44, 56) doc(STORPORT_DOC),
+        pub MiniportPrivateDumpData: PVOID = (48, 64) doc(STORPORT_DOC),
+        pub SystemIoBusNumber: ULONG = (52, 72) doc(STORPORT_DOC),
+        pub AdapterInterfaceType: INTERFACE_TYPE = (56, 76) doc(STORPORT_DOC),
+        pub MaximumTransferLength: ULONG = (60, 80) doc(STORPORT_DOC),
+        pub NumberOfPhysicalBreaks: ULONG = (64, 84) doc(STORPORT_DOC),
+        pub AlignmentMask: ULONG = (68, 88) doc(STORPORT_DOC),
+        pub NumberOfAccessRanges: ULONG = (72, 92) doc(STORPORT_DOC),
+        /// `ACCESS_RANGE (*AccessRanges)[]`.
+        pub AccessRanges: *mut ACCESS_RANGE = (76, 96) doc(STORPORT_DOC),
+        pub NumberOfBuses: UCHAR = (80, 104) doc(STORPORT_DOC),
+        pub Master: BOOLEAN = (81, 105) doc(STORPORT_DOC),
+        pub MapBuffers: BOOLEAN = (82, 106) doc(STORPORT_DOC),
+        pub MaximumNumberOfTargets: UCHAR = (83, 107) doc(STORPORT_DOC),
+    }
+}
+
+/// Bytes of `MINIPORT_DUMP_POINTERS` up to and including `MiniportPrivateDumpData`:
+/// the least a `SRB_FUNCTION_DUMP_POINTERS` buffer must hold for the miniport to answer
+/// (`RTL_SIZEOF_THROUGH_FIELD`, as Microsoft's storahci sample checks it).
+pub const DUMP_POINTERS_MIN_LEN: usize =
+    core::mem::offset_of!(MINIPORT_DUMP_POINTERS, MiniportPrivateDumpData)
+        + core::mem::size_of::<PVOID>();
+
 impl PORT_CONFIGURATION_INFORMATION {
     /// Whether the port's structure (whose size is `Length`) includes the member that
     /// ends at `end` (an offset from [`core::mem::offset_of`] plus the member's size).
@@ -322,6 +362,7 @@ pub const STRUCTS: &[super::layout::StructLayout] = {
         STOR_SCATTER_GATHER_ELEMENT::LAYOUT,
         STOR_SCATTER_GATHER_LIST::LAYOUT,
         SCSI_SUPPORTED_CONTROL_TYPE_LIST::LAYOUT,
+        MINIPORT_DUMP_POINTERS::LAYOUT,
     ]
 };
 
@@ -543,6 +584,8 @@ abi_consts! { STORPORT_CONSTANTS;
     pub const STOR_FEATURE_FULL_PNP_DEVICE_CAPABILITIES: u32 = 0x0000_0004, doc(STORPORT_DOC);
     pub const STOR_FEATURE_DUMP_POINTERS: u32 = 0x0000_0008, doc(STORPORT_DOC);
     pub const STOR_FEATURE_DUMP_RESUME_CAPABLE: u32 = 0x0000_0020, doc(STORPORT_DOC);
+    pub const DUMP_MINIPORT_VERSION_1: u16 = 0x0100, doc(STORPORT_DOC);
+    pub const DUMP_MINIPORT_VERSION: u16 = 0x0200, doc(STORPORT_DOC);
     pub const SRB_TYPE_FLAG_SCSI_REQUEST_BLOCK: u32 = 0x1, doc(STORPORT_DOC);
     pub const SRB_TYPE_FLAG_STORAGE_REQUEST_BLOCK: u32 = 0x2, doc(STORPORT_DOC);
     /// `STATUS_REVISION_MISMATCH` (ntstatus.h): a port refusing our structure's size.

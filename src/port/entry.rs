@@ -3,9 +3,15 @@
 //! [`crate::adapter`], [`crate::miniport`], [`super::config`]).
 //!
 //! The adapter's life:
-//! - `HwFindAdapter`: configuration ([`crate::bootcfg::resolve`]) → the HCA function
+//! - `HwFindAdapter`: configuration ([`crate::bootcfg::resolve`]: the dump data the
+//!   normal instance handed over, an sBFT in firmware memory mapped with
+//!   `*PortGetDeviceBase`, the `ArgumentString`, the embedded block; out of line, so the
+//!   search's frame is gone before the bring-up) → the HCA function
 //!   ([`adapter::find_adapter`]) → the DMA region (the uncached extension, or the dump
 //!   stack's `DumpRegion`) → [`Initiator::start`] (bring-up) in the device extension.
+//!   Storport's normal instance keeps the configuration it used in its device extension
+//!   and hands it to the dump instance (`SRB_FUNCTION_DUMP_POINTERS`,
+//!   [`crate::bootcfg::handover`]).
 //!   Under scsiport (NTLDR polls, one SRB at a time, from right after `HwInitialize`)
 //!   and in dump mode, it also waits, bounded, until the disk is usable
 //!   ([`miniport::wait_until_ready`]). Under storport the connection is made in the
@@ -15,7 +21,7 @@
 //! - `HwInterrupt`, `HwMSInterruptRoutine`, the timer: poll the initiator and ask for
 //!   the timer again at its next deadline ([`miniport::Scheduler`]).
 
-use core::mem::{MaybeUninit, align_of, size_of};
+use core::mem::{MaybeUninit, align_of, offset_of, size_of};
 use core::ptr::{self, addr_of_mut};
 
 use fabboot_hca::dma::DmaRegion;
@@ -27,7 +33,7 @@ use super::bar::MappedBar;
 use super::imports::{self, FLAVOUR};
 use super::{Flavour, cfgblock, config};
 use crate::adapter::{self, PortServices};
-use crate::bootcfg;
+use crate::bootcfg::{self, BootConfig, ConfigError, Source, handover};
 use crate::event::Event;
 use crate::initiator::{Config, Host, Initiator, Outcome, StartFault};
 use crate::miniport::hal::{PortHal, Stall};
@@ -95,6 +101,10 @@ struct DeviceExtension {
     scheduler: Scheduler,
     /// Whether `initiator` holds a started initiator.
     started: bool,
+    /// The configuration this instance connects with, for the dump instance (storport's
+    /// normal instance only; `None` elsewhere). `SRB_FUNCTION_DUMP_POINTERS` hands out
+    /// its address: it lives as long as the adapter, in non-paged memory.
+    handover: Option<[u8; handover::LEN]>,
     /// The initiator, once started (it owns the HCA's BAR and the DMA region).
     initiator: MaybeUninit<Initiator<ImageHal>>,
 }
@@ -172,6 +182,9 @@ fn hw_initialization_data(device_id: Option<&'static [u8; 4]>) -> HW_INITIALIZAT
         d.HwBuildIo = Some(hw_build_io);
         d.MapBuffers = STOR_MAP_NON_READ_WRITE_BUFFERS;
         d.SrbTypeFlags = SRB_TYPE_FLAG_SCSI_REQUEST_BLOCK;
+        // The normal instance answers SRB_FUNCTION_DUMP_POINTERS with its hand-over
+        // (a storport older than Windows 8 takes the legacy size and never reads this).
+        d.FeatureSupport = STOR_FEATURE_DUMP_POINTERS;
     }
     d
 }
@@ -399,6 +412,197 @@ unsafe fn dma_region(
     unsafe { DmaRegion::new(va.wrapping_add(skip), region_len, pa + skip as u64) }.ok_or(2)
 }
 
+/// Physical memory through `*PortGetDeviceBase` (memory space) for the configuration
+/// search, which runs inside `HwFindAdapter`, the one routine in which both ports map.
+/// Each window is unmapped as soon as it has been read.
+struct FirmwareWindows {
+    extension: PVOID,
+    bus_type: INTERFACE_TYPE,
+    bus: ULONG,
+}
+
+impl bootcfg::firmware::PhysMemory for FirmwareWindows {
+    fn read<R>(&mut self, phys: u64, len: usize, read: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let start = PHYSICAL_ADDRESS::try_from(phys).ok()?;
+        let n = ULONG::try_from(len).ok().filter(|&n| n > 0)?;
+        // SAFETY: inside HwFindAdapter, with the extension the port passed; a memory-
+        // space range of firmware memory (imports::map_memory's contract).
+        let base =
+            unsafe { imports::map_memory(self.extension, self.bus_type, self.bus, start, n) };
+        if base.is_null() {
+            return None;
+        }
+        // SAFETY: the port mapped `len` readable bytes at `base`. Nothing writes firmware
+        // memory while the slice lives (the firmware has handed over; the system is
+        // still starting its boot drivers, and this miniport runs alone inside
+        // HwFindAdapter), and the slice cannot outlive the mapping: `read` gets it for
+        // the call only (its result cannot borrow it), and the unmap comes after.
+        let window = unsafe { core::slice::from_raw_parts(base.cast_const(), len) };
+        let result = read(window);
+        // SAFETY: `base` came from map_memory for this adapter and is no longer used.
+        unsafe { imports::unmap(self.extension, base) };
+        Some(result)
+    }
+}
+
+/// The dump data storport passes the dump instance (`MiniportDumpData`, `Reserved`
+/// before Windows 8): the normal instance's hand-over record, copied.
+///
+/// # Safety
+/// Inside the dump instance's `HwFindAdapter`: a non-null `MiniportDumpData` is the
+/// `MiniportPrivateDumpData` this driver's normal instance returned, which points at
+/// [`handover::LEN`] bytes of its device extension.
+unsafe fn dump_data(cfg: &PORT_CONFIGURATION_INFORMATION) -> Option<[u8; handover::LEN]> {
+    let p = cfg.MiniportDumpData.cast::<[u8; handover::LEN]>();
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's contract; an unaligned read, as the record is a byte array.
+    Some(unsafe { p.read_unaligned() })
+}
+
+/// Learns the target ([`bootcfg::resolve`]). Out of line on purpose: the search's frame
+/// (the block's and the dump data's copies, the firmware walk) is gone before the
+/// bring-up, whose frames are the deepest of `HwFindAdapter` (the i686 kernel stack is
+/// 12 KiB). Firmware memory is scanned in place through the port's mappings, never
+/// copied.
+///
+/// # Safety
+/// Inside `HwFindAdapter`, with its extension, configuration and `ArgumentString`.
+#[inline(never)]
+unsafe fn learn_target(
+    extension: PVOID,
+    cfg: &PORT_CONFIGURATION_INFORMATION,
+    argument_string: *const u8,
+    ranges: &[ACCESS_RANGE],
+    dump: bool,
+) -> Result<(BootConfig, Source), ConfigError> {
+    // SAFETY: the port's ArgumentString is NULL or a NUL-terminated string.
+    let arguments = unsafe { c_string(argument_string) };
+    let data = if dump {
+        // SAFETY: the dump instance's HwFindAdapter (the caller's contract).
+        unsafe { dump_data(cfg) }
+    } else {
+        None
+    };
+    let mut starts = [0u64; MAX_RANGES];
+    let mut n = 0;
+    for (slot, r) in starts
+        .iter_mut()
+        .zip(ranges.iter().filter(|r| r.RangeInMemory != 0))
+    {
+        *slot = u64::try_from(r.RangeStart).unwrap_or(0);
+        n += 1;
+    }
+    let embedded = cfgblock::read();
+    let inputs = bootcfg::Inputs {
+        dump_data: data.as_ref().map(|d| &d[..]),
+        memory_ranges: starts.get(..n).unwrap_or(&[]),
+        argument_string: arguments,
+        embedded: &embedded,
+    };
+    let mut memory = FirmwareWindows {
+        extension,
+        bus_type: cfg.AdapterInterfaceType,
+        bus: cfg.SystemIoBusNumber,
+    };
+    bootcfg::resolve(&inputs, &mut memory)
+}
+
+/// Writes the hand-over record for the dump instance into `slot` (the device
+/// extension's): the target and the adapter `(bus, slot, BAR0)` it is reached by; left
+/// `None` if the record cannot be written (the dump instance then searches as the
+/// normal instance did). Out of line, and called before the bring-up, so that the
+/// record is built in a frame that is gone when the deepest frames are needed.
+#[inline(never)]
+fn keep_handover(
+    slot: &mut Option<[u8; handover::LEN]>,
+    boot: &BootConfig,
+    source: Source,
+    adapter: (ULONG, ULONG, u64),
+) {
+    let record = slot.insert([0; handover::LEN]);
+    let written = handover::Handover {
+        config: *boot,
+        source,
+        bus: adapter.0,
+        slot: adapter.1,
+        bar0: adapter.2,
+    }
+    .emit(record);
+    if written.is_err() {
+        *slot = None;
+    }
+}
+
+/// `SRB_FUNCTION_DUMP_POINTERS` (storport, reference/windows-side.md §3.3): fills
+/// `MINIPORT_DUMP_POINTERS` with `MiniportPrivateDumpData` pointing at the hand-over
+/// record in the device extension; returns the SRB's status.
+///
+/// # Safety
+/// `srb` is an SRB the port gave this miniport and has not been completed; its data
+/// buffer, when not null, is mapped for `DataTransferLength` bytes (storport maps the
+/// buffers of requests other than reads and writes, `STOR_MAP_NON_READ_WRITE_BUFFERS`).
+unsafe fn dump_pointers(
+    state: &DeviceExtension,
+    srb: *mut SCSI_REQUEST_BLOCK,
+    f: &SrbFields,
+) -> u8 {
+    // SAFETY: the caller's contract.
+    let buffer = unsafe { (*srb).DataBuffer }.cast::<MINIPORT_DUMP_POINTERS>();
+    let status = srb::dump_pointers(state.handover.is_some(), !buffer.is_null(), f.transfer_len);
+    let Some(record) = state
+        .handover
+        .as_ref()
+        .filter(|_| status == SRB_STATUS_SUCCESS)
+    else {
+        return status;
+    };
+    // Each member written lies in the first DUMP_POINTERS_MIN_LEN bytes of the buffer,
+    // which the buffer holds (srb::dump_pointers); unaligned writes, as a port's buffer
+    // promises no alignment.
+    let member = |offset: usize| buffer.cast::<u8>().wrapping_add(offset);
+    let size = size_of::<MINIPORT_DUMP_POINTERS>() as USHORT;
+    // SAFETY: (each block below) as above.
+    unsafe {
+        member(offset_of!(MINIPORT_DUMP_POINTERS, Version))
+            .cast::<USHORT>()
+            .write_unaligned(DUMP_MINIPORT_VERSION_1)
+    };
+    // SAFETY: as above.
+    unsafe {
+        member(offset_of!(MINIPORT_DUMP_POINTERS, Size))
+            .cast::<USHORT>()
+            .write_unaligned(size)
+    };
+    // SAFETY: as above.
+    unsafe {
+        member(offset_of!(MINIPORT_DUMP_POINTERS, AdapterObject))
+            .cast::<PVOID>()
+            .write_unaligned(ptr::null_mut())
+    };
+    // SAFETY: as above.
+    unsafe {
+        member(offset_of!(MINIPORT_DUMP_POINTERS, MappedRegisterBase))
+            .cast::<PVOID>()
+            .write_unaligned(ptr::null_mut())
+    };
+    // SAFETY: as above. The dump instance works in DumpRegion, not a common buffer.
+    unsafe {
+        member(offset_of!(MINIPORT_DUMP_POINTERS, CommonBufferSize))
+            .cast::<ULONG>()
+            .write_unaligned(0)
+    };
+    let private: PVOID = record.as_ptr().cast_mut().cast();
+    // SAFETY: as above.
+    unsafe {
+        member(offset_of!(MINIPORT_DUMP_POINTERS, MiniportPrivateDumpData))
+            .cast::<PVOID>()
+            .write_unaligned(private)
+    };
+    SRB_STATUS_SUCCESS
+}
+
 /// `HwFindAdapter` (scsiport's `Again` is storport's `Reserved3`).
 unsafe extern "system" fn hw_find_adapter(
     extension: PVOID,
@@ -418,16 +622,6 @@ unsafe extern "system" fn hw_find_adapter(
         return SP_RETURN_ERROR;
     };
 
-    // SAFETY: the port's ArgumentString is NULL or a NUL-terminated string.
-    let arguments = unsafe { c_string(argument_string) };
-    let boot = match bootcfg::resolve(arguments, &cfgblock::read()) {
-        Ok((boot, _)) => boot,
-        Err(e) => {
-            log(extension, e.event());
-            return SP_RETURN_NOT_FOUND;
-        }
-    };
-
     let mut ranges = [ACCESS_RANGE::zeroed(); MAX_RANGES];
     let count = usize::try_from(cfg.NumberOfAccessRanges).map_or(0, |n| n.min(MAX_RANGES));
     if !cfg.AccessRanges.is_null() {
@@ -435,13 +629,25 @@ unsafe extern "system" fn hw_find_adapter(
         // `count` does not exceed either that or the local array.
         unsafe { ptr::copy_nonoverlapping(cfg.AccessRanges, ranges.as_mut_ptr(), count) };
     }
+    let dump = config::dump_mode(cfg, FLAVOUR);
+    let ranges = ranges.get(..count).unwrap_or(&[]);
+    // A missing or contradictory configuration ends here, before the HCA is touched.
+    // SAFETY: inside HwFindAdapter with the port's own arguments.
+    let (boot, source) =
+        match unsafe { learn_target(extension, cfg, argument_string, ranges, dump) } {
+            Ok(found) => found,
+            Err(e) => {
+                log(extension, e.event());
+                return SP_RETURN_NOT_FOUND;
+            }
+        };
     let mut services = Services {
         extension,
         bus_type: cfg.AdapterInterfaceType,
         bus: cfg.SystemIoBusNumber,
         slot: cfg.SlotNumber,
     };
-    let found = match adapter::find_adapter(&mut services, ranges.get(..count).unwrap_or(&[])) {
+    let found = match adapter::find_adapter(&mut services, ranges) {
         Ok(found) => found,
         Err(e) => return e.sp_return(),
     };
@@ -452,7 +658,6 @@ unsafe extern "system" fn hw_find_adapter(
         unsafe { imports::unmap(extension, bar_base) };
     };
 
-    let dump = config::dump_mode(cfg, FLAVOUR);
     config::describe_adapter(
         cfg,
         FLAVOUR,
@@ -485,6 +690,7 @@ unsafe extern "system" fn hw_find_adapter(
         bus: cfg.SystemIoBusNumber,
         slot: cfg.SlotNumber,
     };
+    let bar0 = found.pci.bar0.unwrap_or(0);
     let hal = PortHal::with_config(found.bar, PortStall, config_access, 0);
 
     let ext = extension.cast::<DeviceExtension>();
@@ -501,6 +707,8 @@ unsafe extern "system" fn hw_find_adapter(
     let scheduler = unsafe { addr_of_mut!((*ext).scheduler) };
     // SAFETY: as above.
     let started = unsafe { addr_of_mut!((*ext).started) };
+    // SAFETY: as above.
+    let handover = unsafe { addr_of_mut!((*ext).handover) };
     // SAFETY: a member of the extension, written before it is read.
     unsafe { timers.write(!dump) };
     // SAFETY: as above.
@@ -511,9 +719,15 @@ unsafe extern "system" fn hw_find_adapter(
     unsafe { scheduler.write(Scheduler::new()) };
     // SAFETY: as above.
     unsafe { started.write(false) };
+    // SAFETY: as above.
+    unsafe { handover.write(None) };
     // SAFETY: every member but the initiator (a MaybeUninit, with `started` false) is
     // initialised; the port calls nothing else for this adapter during HwFindAdapter.
     let state = unsafe { &mut *ext };
+    if FLAVOUR == Flavour::Storport && !dump {
+        let adapter = (cfg.SystemIoBusNumber, cfg.SlotNumber, bar0);
+        keep_handover(&mut state.handover, &boot, source, adapter);
+    }
     let DeviceExtension {
         srbs,
         started,
@@ -661,6 +875,17 @@ unsafe extern "system" fn hw_start_io(extension: PVOID, srb: *mut SCSI_REQUEST_B
     let state = unsafe { state(extension) };
     // SAFETY: the port hands over an SRB it owns until we complete it.
     let f = unsafe { fields(srb) };
+    if f.function == SRB_FUNCTION_DUMP_POINTERS {
+        // SAFETY: the SRB is ours until completed; storport maps its buffer.
+        let status = unsafe { dump_pointers(state, srb, &f) };
+        // SAFETY: the SRB is still ours.
+        unsafe { (*srb).SrbStatus = status };
+        // SAFETY: as above; it is not touched afterwards.
+        unsafe { imports::complete(extension, srb) };
+        // SAFETY: inside HwStartIo for this adapter.
+        unsafe { imports::next_request(extension) };
+        return 1;
+    }
     let started = match tick(state) {
         Some(now) => {
             let Parts {

@@ -293,7 +293,9 @@ pub unsafe fn write_pci_config(
 ///
 /// # Safety
 /// `extension` is the adapter's device extension, inside `HwFindAdapter`; the range is
-/// one the port assigned to this adapter.
+/// one the port assigned to this adapter, or firmware memory the configuration search
+/// reads (base memory, the BIOS area, ACPI tables: memory space, as miniports have
+/// always read BIOS areas), mapped only to be read.
 pub unsafe fn map_memory(
     extension: PVOID,
     bus_type: INTERFACE_TYPE,

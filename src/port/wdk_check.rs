@@ -172,3 +172,27 @@ same_layout!(
     wdk_sys::STOR_SCATTER_GATHER_LIST,
     [NumberOfElements, Reserved, List]
 );
+same_layout!(
+    abi::MINIPORT_DUMP_POINTERS,
+    wdk_sys::MINIPORT_DUMP_POINTERS,
+    [
+        Version,
+        Size,
+        DriverName,
+        AdapterObject,
+        MappedRegisterBase,
+        CommonBufferSize,
+        MiniportPrivateDumpData,
+        SystemIoBusNumber,
+        AdapterInterfaceType,
+        MaximumTransferLength,
+        NumberOfPhysicalBreaks,
+        AlignmentMask,
+        NumberOfAccessRanges,
+        AccessRanges,
+        NumberOfBuses,
+        Master,
+        MapBuffers,
+        MaximumNumberOfTargets,
+    ]
+);

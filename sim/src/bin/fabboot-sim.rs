@@ -24,7 +24,8 @@ use fabboot_sim::scenario::{self, Start};
 const USAGE: &str = "usage: fabboot-sim <hca-bringup | fabric [--sm builtin|opensm] [--pcap FILE] \
      | driver [--sm builtin|opensm] [--pcap FILE] [--ios N] [--large N] \
      | boot [--sm builtin|opensm] [--pcap FILE] [--disk IMAGE] [--loader-arch i686|x86_64] \
-     [--kernel-arch i686|x86_64] [--images DIR] [--report FILE] [--seed N] [--ios N] | help>";
+     [--kernel-arch i686|x86_64] [--images DIR] [--report FILE] [--seed N] [--ios N] \
+     [--sbft base|rsdt|xsdt|none] [--sbft-order network|reversed] | help>";
 
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
@@ -302,6 +303,23 @@ fn boot(args: Vec<String>) -> ExitCode {
                 Ok(n) if n > 0 => opts.random_ios = n,
                 _ => return bad("not a positive number"),
             },
+            "--sbft" if v == "none" => opts.sbft = None,
+            "--sbft" => match (v.parse(), opts.sbft) {
+                (Ok(p), Some((_, order))) => opts.sbft = Some((p, order)),
+                (Ok(p), None) => opts.sbft = Some((p, fabboot::bootcfg::sbft::ByteOrder::Network)),
+                (Err(e), _) => return bad(&e),
+            },
+            "--sbft-order" => {
+                let order = match v.as_str() {
+                    "network" => fabboot::bootcfg::sbft::ByteOrder::Network,
+                    "reversed" => fabboot::bootcfg::sbft::ByteOrder::Reversed,
+                    _ => return bad("network or reversed"),
+                };
+                let placement = opts
+                    .sbft
+                    .map_or(fabboot_sim::host::firmware::Placement::BaseMemory, |s| s.0);
+                opts.sbft = Some((placement, order));
+            }
             _ => return bad(&format!("unknown option or value `{v}`")),
         }
     }

@@ -9,9 +9,12 @@
 //! - [`layout`]: port structures read and written in guest memory, per architecture,
 //!   from the ABI records `fabboot::port::layout` checks against mingw-w64;
 //! - [`port`]: scsiport and storport, emulated: the imports, the adapter's life cycle,
-//!   interrupts, timers, DPCs and SRBs in the loader, kernel and dump environments.
+//!   interrupts, timers, DPCs and SRBs in the loader, kernel and dump environments;
+//! - [`firmware`]: the machine's first MiB (base memory, the BIOS area) and the sBFT a
+//!   SAN-booting firmware leaves there (base memory, or ACPI tables).
 
 pub mod cpu;
+pub mod firmware;
 pub mod layout;
 pub mod pe;
 pub mod port;

@@ -21,14 +21,31 @@
 //! port structures it is handed (configuration, access ranges, SRBs, sense buffers,
 //! SG lists), the uncached extension or DumpRegion, mapped SRB buffers while their SRB
 //! is in flight, and BAR0. See [`super::cpu`].
+//!
+//! Firmware memory ([`super::firmware`]: the first MiB, base memory and the BIOS area):
+//! `*PortGetDeviceBase` maps a range of it read-only (memory space, in `HwFindAdapter`
+//! only, as both ports allow mapping), each call at a fresh virtual address (the
+//! loader's identity mapping is not modelled: page 0 stays unmapped);
+//! `*PortFreeDeviceBase` unmaps it, and a window still mapped when `HwFindAdapter`
+//! returns is a breach. Any other range that is not BAR0 is refused, as before.
+//!
+//! Dump pointers: after the kernel instance's `HwInitialize`, [`Machine::dump_pointers`]
+//! sends `SRB_FUNCTION_DUMP_POINTERS` when the driver declared
+//! `STOR_FEATURE_DUMP_POINTERS`, as storport does for the boot disk, and keeps the
+//! `MiniportPrivateDumpData` it returns. When the machine is rebooted into the dump
+//! environment, the guest region that pointer lies in (the normal instance's device
+//! extension) is carried over read-only at the same address, and the dump instance's
+//! `ConfigInfo->MiniportDumpData` is that pointer; the dump instance's own device
+//! extension lies elsewhere.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use fabboot::port::Flavour;
 use fabboot::port::abi::{
-    ACCESS_RANGE, HW_INITIALIZATION_DATA, MEMORY_REGION, PORT_CONFIGURATION_INFORMATION,
-    SCSI_REQUEST_BLOCK, STOR_SCATTER_GATHER_ELEMENT, STOR_SCATTER_GATHER_LIST,
+    ACCESS_RANGE, HW_INITIALIZATION_DATA, MEMORY_REGION, MINIPORT_DUMP_POINTERS,
+    PORT_CONFIGURATION_INFORMATION, SCSI_REQUEST_BLOCK, STOR_SCATTER_GATHER_ELEMENT,
+    STOR_SCATTER_GATHER_LIST,
 };
 use fabboot::port::layout::Layout;
 use fabboot_hca::Mmio;
@@ -89,6 +106,10 @@ const SRB_STATUS_BUSY: u8 = 5;
 const SRB_FLAGS_DATA_IN: u32 = 0x40;
 const SRB_FLAGS_DATA_OUT: u32 = 0x80;
 const DUMP_MODE_CRASH: u8 = 1;
+const SRB_FUNCTION_EXECUTE_SCSI: u8 = 0x00;
+const SRB_FUNCTION_DUMP_POINTERS: u8 = 0x26;
+const STOR_FEATURE_DUMP_POINTERS: u32 = 0x8;
+const DUMP_MINIPORT_VERSION_1: u16 = 0x100;
 
 /// Guest virtual layout for one architecture.
 #[derive(Clone, Copy, Debug)]
@@ -99,6 +120,11 @@ struct Map {
     heap: u64,
     heap_len: u64,
     devext: u64,
+    /// The dump instance's device extension (the normal instance's, handed over, stays
+    /// at `devext`).
+    devext_dump: u64,
+    /// Virtual addresses handed out for firmware memory windows.
+    firmware_va: u64,
     /// Kernel-mode virtual address of physical RAM (loader: physical = virtual).
     ram_va: u64,
     /// Kernel-mode virtual address of BAR0.
@@ -116,6 +142,8 @@ fn map_for(arch: Arch) -> Map {
             heap: 0x0100_0000,
             heap_len: 4 << 20,
             devext: 0x0050_0000,
+            devext_dump: 0x0400_0000,
+            firmware_va: 0x2000_0000,
             ram_va: 0x3000_0000,
             bar_va: 0xC000_0000,
             unmapped_va: 0x6000_0000,
@@ -127,6 +155,8 @@ fn map_for(arch: Arch) -> Map {
             heap: 0x1_5000_0000,
             heap_len: 4 << 20,
             devext: 0x1_6000_0000,
+            devext_dump: 0x1_6800_0000,
+            firmware_va: 0x1_7000_0000,
             ram_va: 0x1_8000_0000,
             bar_va: 0x1_F000_0000,
             unmapped_va: 0x2_0000_0000,
@@ -202,6 +232,8 @@ pub struct HwInit {
     pub device_extension_size: u32,
     pub srb_extension_size: u32,
     pub map_buffers: u8,
+    /// `FeatureSupport` (storport, when the structure's size includes it; else 0).
+    pub feature_support: u32,
 }
 
 /// What `HwFindAdapter` told the port.
@@ -286,10 +318,37 @@ pub struct Figures {
     pub timer_calls: u64,
     pub dpcs: u64,
     pub busy_requeues: u64,
+    /// The deepest stack of an `HwFindAdapter` call (with the port frames below it).
+    pub find_adapter_stack: u64,
+    /// Firmware memory windows the driver mapped, and their bytes.
+    pub firmware_maps: u64,
+    pub firmware_bytes: u64,
+}
+
+/// A firmware memory window the driver mapped.
+#[derive(Clone, Copy, Debug)]
+struct FirmwareWindow {
+    /// What `GetDeviceBase` returned.
+    base: u64,
+    /// The pages mapped.
+    page_va: u64,
+    page_len: u64,
+}
+
+/// The normal instance's hand-over, as the dump instance's machine carries it.
+#[derive(Clone, Debug)]
+struct HandedOver {
+    /// `MiniportDumpData`.
+    ptr: u64,
+    /// The guest region it lies in, and its bytes at the crash.
+    base: u64,
+    bytes: Vec<u8>,
 }
 
 struct InFlight {
     id: u64,
+    /// `SRB_FUNCTION_*` (a non-SCSI SRB is never requeued).
+    function: u8,
     srb: u64,
     sense: u64,
     mapped: Vec<(u64, u64)>,
@@ -322,6 +381,17 @@ pub struct Port {
     pub uncached: Option<Block>,
     pub dump_region: Option<Block>,
     bar_mapped: Option<u64>,
+    /// Firmware memory: the first MiB of physical memory ([`super::firmware`]). It
+    /// survives reboots; a test or the boot puts tables in it.
+    pub firmware: Vec<u8>,
+    firmware_windows: Vec<FirmwareWindow>,
+    firmware_next_va: u64,
+    /// The `MiniportPrivateDumpData` the kernel instance returned for DUMP_POINTERS.
+    pub dump_data: Option<u64>,
+    /// Dump environment: the hand-over mapped for the dump instance.
+    handed_over: Option<HandedOver>,
+    /// What the last `HwFindAdapter` returned.
+    pub find_status: Option<u32>,
     pub argument_string: Option<String>,
     /// Timer: (deadline, routine).
     timer: Option<(u64, u64)>,
@@ -496,6 +566,12 @@ impl Machine {
                 uncached: None,
                 dump_region: None,
                 bar_mapped: None,
+                firmware: super::firmware::fresh(),
+                firmware_windows: Vec::new(),
+                firmware_next_va: map.firmware_va,
+                dump_data: None,
+                handed_over: None,
+                find_status: None,
                 argument_string,
                 timer: None,
                 dpcs: BTreeMap::new(),
@@ -518,8 +594,10 @@ impl Machine {
 
     /// The same machine started again with another image and environment (the
     /// kernel after the loader, the dump instance after the kernel): the world, the
-    /// device (in whatever state the last instance left it) and RAM carry over, RAM in
-    /// use stays in use; the CPU, the port's state and the figures start afresh.
+    /// device (in whatever state the last instance left it), RAM and firmware memory
+    /// carry over, RAM in use stays in use; the CPU, the port's state and the figures
+    /// start afresh. Into the dump environment, the normal instance's dump data (its
+    /// device extension region, as it is at the crash) is carried over read-only.
     pub fn reboot(
         self,
         env: Env,
@@ -527,12 +605,39 @@ impl Machine {
         arch: Arch,
         driver_parameter: Option<String>,
     ) -> Result<Machine, HostError> {
+        let handed_over = match (env, self.port.dump_data) {
+            (Env::Dump, Some(ptr)) => {
+                let region = self
+                    .guest
+                    .regions()
+                    .iter()
+                    .find(|r| (r.base..r.base + r.len).contains(&ptr))
+                    .map(|r| (r.base, r.len))
+                    .ok_or_else(|| {
+                        HostError::Contract(format!(
+                            "MiniportPrivateDumpData {ptr:#x} points at no memory of the \
+                             normal instance"
+                        ))
+                    })?;
+                let bytes = self
+                    .guest
+                    .read_vec(region.0, region.1 as usize)
+                    .map_err(guest_err)?;
+                Some(HandedOver {
+                    ptr,
+                    base: region.0,
+                    bytes,
+                })
+            }
+            _ => None,
+        };
         let Port {
             world,
             clock,
             dev,
             ram,
             phys_next,
+            firmware,
             ..
         } = self.port;
         drop(self.guest);
@@ -547,7 +652,134 @@ impl Machine {
             driver_parameter,
         })?;
         m.port.phys_next = phys_next;
+        m.port.firmware = firmware;
+        if let Some(h) = handed_over {
+            m.map_handed_over(h)?;
+        }
         Ok(m)
+    }
+
+    /// Dump environment: maps dump data for the dump instance read-only at `h.base`
+    /// and makes `h.ptr` its `MiniportDumpData`.
+    fn map_handed_over(&mut self, h: HandedOver) -> Result<(), HostError> {
+        if self.port.env != Env::Dump {
+            return Err(HostError::Contract(
+                "dump data is for the dump environment".into(),
+            ));
+        }
+        let len = (h.bytes.len() as u64).next_multiple_of(4096).max(4096);
+        self.guest
+            .map(
+                "the normal instance's dump data",
+                h.base,
+                len,
+                Prot::READ | Prot::WRITE,
+            )
+            .map_err(guest_err)?;
+        self.guest.write(h.base, &h.bytes).map_err(guest_err)?;
+        self.guest
+            .protect(h.base, len, Prot::READ)
+            .map_err(guest_err)?;
+        self.port.handed_over = Some(h);
+        Ok(())
+    }
+
+    /// Dump environment, before [`Machine::start_adapter`]: hands the dump instance
+    /// `bytes` as its `MiniportDumpData` (what a normal instance of another build, or a
+    /// damaged one, would have left), read-only at the address the normal instance's
+    /// device extension has. Returns that address.
+    pub fn hand_over(&mut self, bytes: &[u8]) -> Result<u64, HostError> {
+        let base = self.port.map.devext;
+        self.map_handed_over(HandedOver {
+            ptr: base,
+            base,
+            bytes: bytes.to_vec(),
+        })?;
+        Ok(base)
+    }
+
+    /// Kernel: `SRB_FUNCTION_DUMP_POINTERS`, as storport sends it to the boot disk's
+    /// miniport when the crash dump stack is set up (at the end of
+    /// [`Machine::start_adapter`]), if the driver declared `STOR_FEATURE_DUMP_POINTERS`.
+    /// Returns the `MiniportPrivateDumpData` it gave (kept in [`Port::dump_data`] for
+    /// [`Machine::reboot`] into the dump environment), `None` when it declared no
+    /// support. A driver that declares it must answer with the structure filled.
+    pub fn dump_pointers(&mut self) -> Result<Option<u64>, HostError> {
+        let hw = self
+            .port
+            .hw
+            .ok_or_else(|| HostError::Contract("no adapter".into()))?;
+        if self.port.env != Env::Kernel
+            || self.port.flavour != Flavour::Storport
+            || hw.feature_support & STOR_FEATURE_DUMP_POINTERS == 0
+        {
+            return Ok(None);
+        }
+        let arch = self.port.arch;
+        let l = MINIPORT_DUMP_POINTERS::LAYOUT;
+        let size = At::size(&l, arch);
+        let buf = self.port.heap_alloc(&mut self.guest, size)?;
+        // What storport fills before it asks (the adapter's description).
+        let d = At::new(l, buf);
+        d.set_u32(&mut self.guest, "SystemIoBusNumber", 3);
+        d.set_u32(&mut self.guest, "AdapterInterfaceType", PCI_BUS);
+        d.set_u32(&mut self.guest, "NumberOfAccessRanges", 1);
+        let id = self.port.next_id;
+        self.port.next_id += 1;
+        let srb =
+            self.port
+                .function_srb(&mut self.guest, id, SRB_FUNCTION_DUMP_POINTERS, buf, size)?;
+        if hw.build_io != 0 {
+            let ok = self.top_call(
+                "HwBuildIo",
+                hw.build_io,
+                &[Arg::Ptr(self.port.devext), Arg::Ptr(srb)],
+            )?;
+            if ok & 0xFF == 0 {
+                self.port.complete_srb(&mut self.guest, srb)?;
+            }
+        }
+        if self
+            .port
+            .in_flight
+            .iter()
+            .any(|f| f.srb == srb && f.done.is_none())
+        {
+            self.top_call(
+                "HwStartIo",
+                hw.start_io,
+                &[Arg::Ptr(self.port.devext), Arg::Ptr(srb)],
+            )?;
+        }
+        self.run_deferred()?;
+        self.pump(1_000_000_000, |p| p.completed.iter().any(|c| c.id == id), 1)?;
+        let i = self
+            .port
+            .completed
+            .iter()
+            .position(|c| c.id == id)
+            .ok_or_else(|| HostError::Timeout {
+                what: "SRB_FUNCTION_DUMP_POINTERS not completed in 1 s".into(),
+            })?;
+        let done = self.port.completed.remove(i);
+        if done.srb_status & 0x3F != 1 {
+            return Err(HostError::Contract(format!(
+                "SRB_FUNCTION_DUMP_POINTERS failed with SRB status {:#04x}",
+                done.srb_status
+            )));
+        }
+        let version = d.u16(&self.guest, "Version");
+        let got_size = d.u16(&self.guest, "Size");
+        let ptr = d.ptr(&self.guest, "MiniportPrivateDumpData");
+        if version != DUMP_MINIPORT_VERSION_1 || u64::from(got_size) != size || ptr == 0 {
+            return Err(HostError::Contract(format!(
+                "MINIPORT_DUMP_POINTERS answered with Version {version:#x}, Size {got_size}, \
+                 MiniportPrivateDumpData {ptr:#x} (want {DUMP_MINIPORT_VERSION_1:#x}, \
+                 {size}, non-null)"
+            )));
+        }
+        self.port.dump_data = Some(ptr);
+        Ok(Some(ptr))
     }
 
     /// Loads the image (`file` is the .sys) and binds its imports to this port.
@@ -658,6 +890,11 @@ impl Machine {
             )?;
         }
         self.run_deferred()?;
+        // Storport asks the boot disk's miniport for its dump pointers when the crash
+        // dump stack is set up.
+        if self.port.env == Env::Kernel {
+            self.dump_pointers()?;
+        }
         Ok(())
     }
 
@@ -951,6 +1188,9 @@ impl Port {
             let untouched = bytes.iter().take_while(|&&b| b == 0xCC).count() as u64;
             let used = len - untouched;
             self.figures.stack_high_water = self.figures.stack_high_water.max(used);
+            if entry == "HwFindAdapter" {
+                self.figures.find_adapter_stack = self.figures.find_adapter_stack.max(used);
+            }
             if !INIT_ENTRIES.contains(&entry) {
                 self.figures.stack_io_high_water = self.figures.stack_io_high_water.max(used);
             }
@@ -967,7 +1207,10 @@ impl Port {
     /// `HwFindAdapter` with the environment's configuration.
     fn find_adapter(&mut self, guest: &mut Guest, hw: HwInit) -> Result<(bool, u32), HostError> {
         let arch = self.arch;
-        let devext = self.map.devext;
+        let devext = match self.env {
+            Env::Dump => self.map.devext_dump,
+            _ => self.map.devext,
+        };
         let ext_len = u64::from(hw.device_extension_size)
             .next_multiple_of(4096)
             .max(4096);
@@ -1025,6 +1268,9 @@ impl Port {
             mr.set_u64(guest, "PhysicalBase", d.pa);
             mr.set_u32(guest, "Length", d.len as u32);
         }
+        if let Some(h) = &self.handed_over {
+            c.set_ptr(guest, "MiniportDumpData", h.ptr);
+        }
         let arg = match self.argument_string.clone() {
             Some(s) => {
                 let p = self.heap_alloc(guest, s.len() as u64 + 1)?;
@@ -1050,6 +1296,15 @@ impl Port {
         )? as u32;
         self.figures.instructions += guest.instructions() - before;
         self.note_stack(guest, "HwFindAdapter");
+        self.find_status = Some(status);
+        // Windows on firmware memory are the configuration search's alone.
+        for w in std::mem::take(&mut self.firmware_windows) {
+            self.breaches.push(format!(
+                "firmware memory window {:#x} still mapped when HwFindAdapter returned",
+                w.base
+            ));
+            guest.unmap(w.page_va, w.page_len).map_err(guest_err)?;
+        }
         if status != SP_RETURN_FOUND {
             return Ok((false, status));
         }
@@ -1145,6 +1400,7 @@ impl Port {
         s.set_ptr(guest, "DataBuffer", data_va);
         Ok(InFlight {
             id,
+            function: SRB_FUNCTION_EXECUTE_SCSI,
             srb,
             sense,
             mapped,
@@ -1152,6 +1408,46 @@ impl Port {
             started_ns: self.clock.now_ns(),
             done: None,
         })
+    }
+
+    /// An SRB of another function than EXECUTE_SCSI, with its mapped data buffer of
+    /// `len` bytes at `buffer` (port structures), put in flight.
+    fn function_srb(
+        &mut self,
+        guest: &mut Guest,
+        id: u64,
+        function: u8,
+        buffer: u64,
+        len: u64,
+    ) -> Result<u64, HostError> {
+        let l = SCSI_REQUEST_BLOCK::LAYOUT;
+        let size = At::size(&l, self.arch);
+        let srb = self.heap_alloc(guest, size)?;
+        let s = At::new(l, srb);
+        s.set_u16(guest, "Length", size as u16);
+        s.set_u8(guest, "Function", function);
+        s.set_u8(guest, "SrbStatus", SRB_STATUS_PENDING);
+        s.set_u32(guest, "SrbFlags", SRB_FLAGS_DATA_IN);
+        s.set_u32(guest, "DataTransferLength", len as u32);
+        s.set_u32(guest, "TimeOutValue", 10);
+        s.set_ptr(guest, "DataBuffer", buffer);
+        self.in_flight.push(InFlight {
+            id,
+            function,
+            srb,
+            sense: 0,
+            mapped: Vec::new(),
+            req: SrbRequest {
+                cdb: Vec::new(),
+                lun: 0,
+                dir: Dir::In,
+                pages: Vec::new(),
+                mapped: true,
+            },
+            started_ns: self.clock.now_ns(),
+            done: None,
+        });
+        Ok(srb)
     }
 
     /// Reads back an SRB the driver completed.
@@ -1166,7 +1462,7 @@ impl Port {
         }
         let s = At::new(SCSI_REQUEST_BLOCK::LAYOUT, srb);
         let status = s.u8(guest, "SrbStatus");
-        let sense = if status & 0x80 != 0 {
+        let sense = if status & 0x80 != 0 && f.sense != 0 {
             let n = s.u8(guest, "SenseInfoBufferLength").min(18) as usize;
             guest.read_vec(f.sense, n).map_err(guest_err)?
         } else {
@@ -1198,7 +1494,10 @@ impl Port {
                 guest.unmap(*va, *len).map_err(guest_err)?;
             }
             let Some(done) = f.done else { continue };
-            if self.env == Env::Kernel && done.srb_status & 0x3F == SRB_STATUS_BUSY {
+            if self.env == Env::Kernel
+                && f.function == SRB_FUNCTION_EXECUTE_SCSI
+                && done.srb_status & 0x3F == SRB_STATUS_BUSY
+            {
                 self.figures.busy_requeues += 1;
                 self.queue.push_back((f.id, f.req, now + BUSY_RETRY_NS));
                 continue;
@@ -1275,6 +1574,12 @@ impl Port {
                 let pa = a.u64(guest);
                 let len = a.u32(guest);
                 let io = a.u32(guest) & 0xFF;
+                let firmware = self.firmware.len() as u64;
+                if io == 0 && len > 0 && pa < firmware && u64::from(len) <= firmware - pa {
+                    return self
+                        .map_firmware(guest, pa, u64::from(len))
+                        .map_err(|e| refuse("GetDeviceBase", e.to_string()));
+                }
                 if io != 0 || pa != self.dev.bar0() || len > BAR0_LEN || len == 0 {
                     self.breaches.push(format!(
                         "GetDeviceBase({pa:#x}, {len:#x}, io {io}) is not BAR0"
@@ -1304,7 +1609,12 @@ impl Port {
             Func::FreeDeviceBase => {
                 let _ext = a.ptr(guest);
                 let base = a.ptr(guest);
-                if self.bar_mapped == Some(base) {
+                if let Some(i) = self.firmware_windows.iter().position(|w| w.base == base) {
+                    let w = self.firmware_windows.remove(i);
+                    guest
+                        .unmap(w.page_va, w.page_len)
+                        .map_err(|e| refuse("FreeDeviceBase", e))?;
+                } else if self.bar_mapped == Some(base) {
                     guest
                         .unmap(base, u64::from(BAR0_LEN))
                         .map_err(|e| refuse("FreeDeviceBase", e))?;
@@ -1412,6 +1722,49 @@ impl Port {
                 Ok(1)
             }
         }
+    }
+
+    /// `GetDeviceBase` of firmware memory: the pages holding `pa..pa + len`, read-only,
+    /// at a fresh virtual address.
+    fn map_firmware(&mut self, guest: &mut Guest, pa: u64, len: u64) -> Result<u64, HostError> {
+        let entry = guest.current_entry().unwrap_or_default();
+        if entry != "HwFindAdapter" {
+            self.breaches.push(format!(
+                "GetDeviceBase of firmware memory under {entry}, not HwFindAdapter"
+            ));
+            return Ok(0);
+        }
+        let first = pa & !0xFFF;
+        let end = (pa + len)
+            .next_multiple_of(4096)
+            .min(self.firmware.len() as u64);
+        let page_len = end - first;
+        let page_va = self.firmware_next_va;
+        // A guard page between windows: a read past one faults.
+        self.firmware_next_va += page_len + 4096;
+        guest
+            .map(
+                "firmware memory (read-only)",
+                page_va,
+                page_len,
+                Prot::READ | Prot::WRITE,
+            )
+            .map_err(guest_err)?;
+        guest
+            .write(page_va, &self.firmware[first as usize..end as usize])
+            .map_err(guest_err)?;
+        guest
+            .protect(page_va, page_len, Prot::READ)
+            .map_err(guest_err)?;
+        let base = page_va + (pa - first);
+        self.firmware_windows.push(FirmwareWindow {
+            base,
+            page_va,
+            page_len,
+        });
+        self.figures.firmware_maps += 1;
+        self.figures.firmware_bytes += len;
+        Ok(base)
     }
 
     fn physical(&self, srb: u64, va: u64) -> (u64, u32) {
@@ -1595,6 +1948,11 @@ impl Port {
             device_extension_size: d.u32(guest, "DeviceExtensionSize"),
             srb_extension_size: d.u32(guest, "SrbExtensionSize"),
             map_buffers: d.u8(guest, "MapBuffers"),
+            feature_support: if self.flavour == Flavour::Storport && size == full {
+                d.u32(guest, "FeatureSupport")
+            } else {
+                0
+            },
         };
         self.hw = Some(hw);
         if self.env != Env::Loader {

@@ -49,6 +49,8 @@ pub struct TargetIdentity {
     pub target_port_id: [u8; 16],
     pub initiator_ext: u64,
     pub pkey: u16,
+    /// The machine's port GID (what a firmware that booted through it records).
+    pub sgid: [u8; 16],
 }
 
 impl TargetIdentity {
@@ -63,6 +65,24 @@ impl TargetIdentity {
             self.initiator_ext,
             self.pkey
         )
+    }
+
+    /// What a firmware that booted LUN 0 of this target through the machine's port
+    /// leaves in its sBFT (initiator port ID: the extension and the port GUID, as iPXE
+    /// forms it).
+    pub fn sbft(&self) -> super::firmware::SbftContent {
+        let mut initiator_port_id = [0u8; 16];
+        initiator_port_id[..8].copy_from_slice(&self.initiator_ext.to_be_bytes());
+        initiator_port_id[8..].copy_from_slice(&self.sgid[8..]);
+        super::firmware::SbftContent {
+            lun: 0,
+            initiator_port_id,
+            target_port_id: self.target_port_id,
+            sgid: self.sgid,
+            dgid: self.dgid,
+            service_id: self.service_id,
+            pkey: self.pkey,
+        }
     }
 }
 
@@ -127,12 +147,17 @@ impl HostRig {
                 .ok_or_else(|| HostError::Contract("no target node".into()))?;
             gid(t.port.gid_prefix, t.port.port_guid)
         };
+        let sgid = {
+            let fw = dev.firmware();
+            gid(fw.port.gid_prefix, fw.port.port_guid)
+        };
         let identity = TargetIdentity {
             dgid,
             service_id: TARGET_GUID,
             target_port_id: target_port_id(),
             initiator_ext: INITIATOR_EXT,
             pkey: 0xFFFF,
+            sgid,
         };
         let driver_parameter = match opts.env {
             Env::Kernel => Some(
