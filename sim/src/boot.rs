@@ -256,7 +256,7 @@ impl std::fmt::Display for BootError {
 
 impl std::error::Error for BootError {}
 
-fn host(phase: &'static str) -> impl Fn(HostError) -> BootError {
+pub(crate) fn host(phase: &'static str) -> impl Fn(HostError) -> BootError {
     move |error| BootError::Host { phase, error }
 }
 
@@ -311,7 +311,7 @@ fn read10(lba: u64, blocks: u32) -> Vec<u8> {
     c
 }
 
-fn rw16(op: u8, lba: u64, blocks: u32) -> Vec<u8> {
+pub(crate) fn rw16(op: u8, lba: u64, blocks: u32) -> Vec<u8> {
     let mut c = vec![0u8; 16];
     c[0] = op;
     c[2..10].copy_from_slice(&lba.to_be_bytes());
@@ -644,12 +644,16 @@ fn run_phases(
 }
 
 /// The working disk, to check what the target wrote.
-fn open_disk(disk: &Path) -> Result<bootdisk::FileDisk, BootError> {
+pub(crate) fn open_disk(disk: &Path) -> Result<bootdisk::FileDisk, BootError> {
     bootdisk::FileDisk::open(disk).map_err(|e| BootError::Setup(format!("{}: {e}", disk.display())))
 }
 
 /// Reads whole sectors from `lba` into `buf` (a multiple of 512 bytes).
-fn read_disk(disk: &mut bootdisk::FileDisk, lba: u64, buf: &mut [u8]) -> Result<(), BootError> {
+pub(crate) fn read_disk(
+    disk: &mut bootdisk::FileDisk,
+    lba: u64,
+    buf: &mut [u8],
+) -> Result<(), BootError> {
     let count = u32::try_from(buf.len() / 512)
         .map_err(|_| BootError::Setup(format!("a read of {} bytes", buf.len())))?;
     disk.read(lba, count, buf)
@@ -658,7 +662,7 @@ fn read_disk(disk: &mut bootdisk::FileDisk, lba: u64, buf: &mut [u8]) -> Result<
 
 /// Phase 2's paging area on a disk of `blocks` sectors: the last 16 MiB (or all of a
 /// smaller disk), as (first LBA, sectors).
-fn paging_area(blocks: u64) -> (u64, u64) {
+pub(crate) fn paging_area(blocks: u64) -> (u64, u64) {
     let area = (16u64 << 20 >> 9).min(blocks);
     (blocks - area, area)
 }
@@ -893,16 +897,25 @@ fn phase1(
 }
 
 /// A small deterministic generator (xorshift64*).
-struct Rng(u64);
+/// xorshift64*: the boot demo's and the fault campaign's seeded choices.
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// A generator for `seed` (any value; zero is mapped away from the fixed point).
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
+    }
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }

@@ -27,6 +27,7 @@ pub mod device;
 pub mod dm;
 pub mod drive;
 pub mod fabric;
+pub mod faults;
 pub mod hal;
 pub mod host;
 pub mod ibsim;

@@ -6,7 +6,7 @@
 //! with arming, register reads, interrupts) are printed.
 
 use fabboot::initiator::{Initiator, Outcome, Request, Segment, State};
-use fabboot::port::abi::{SRB_STATUS_BUS_RESET, SRB_STATUS_SUCCESS};
+use fabboot::port::abi::SRB_STATUS_SUCCESS;
 use fabboot::srp::cmd::DataDir;
 use fabboot_sim::hal::SharedHal;
 use fabboot_sim::srpt::{ChannelId, SrptFault};
@@ -375,8 +375,8 @@ fn channel(rig: &mut Rig) -> ChannelId {
 }
 
 /// The channel lost three ways (the target's T_LOGOUT, its DREQ, a command it
-/// swallows until the command timeout) and rebuilt each time, with nothing but
-/// interrupts and the initiator's own wake-ups to drive it.
+/// swallows until the command timeout, which is then sent again) and rebuilt each
+/// time, with nothing but interrupts and the initiator's own wake-ups to drive it.
 #[test]
 fn losses_and_timeouts_are_ridden_out_in_interrupt_mode() {
     let mut rig = Rig::new(RigConfig::default());
@@ -412,15 +412,17 @@ fn losses_and_timeouts_are_ridden_out_in_interrupt_mode() {
     until_ready(&mut rig, &mut glue);
     ok(read_first_page(&mut rig, &mut glue, 3, S));
 
-    // Swallowed: only the command's deadline (a wake-up poll asked for) ends it.
+    // Swallowed: only the command's deadline (a wake-up poll asked for) rebuilds the
+    // channel, on which the command is sent again and succeeds.
     rig.world
         .target(1)
         .unwrap()
         .srpt
         .set_fault(SrptFault::DropNextIu);
     let timers_before = glue.timer_polls;
-    let o = read_first_page(&mut rig, &mut glue, 4, 120 * S).expect("ended by its timeout");
-    assert_eq!(o.srb_status, SRB_STATUS_BUS_RESET);
+    let o = read_first_page(&mut rig, &mut glue, 4, 120 * S).expect("ended after its timeout");
+    assert_eq!(o.srb_status, SRB_STATUS_SUCCESS);
+    assert_eq!(rig.init.stats().reissued, 1);
     assert!(
         glue.timer_polls > timers_before,
         "the deadline was a timer's"

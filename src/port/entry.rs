@@ -1018,9 +1018,28 @@ unsafe extern "system" fn hw_timer(extension: PVOID) {
     service(state, extension, now);
 }
 
-/// `HwResetBus`: commands in flight end normally, or fail for retry when the channel
-/// is rebuilt; none is ended early (the target may still write its buffer).
-unsafe extern "system" fn hw_reset_bus(_extension: PVOID, _path_id: ULONG) -> BOOLEAN {
+/// `HwResetBus` (the port's timeout for a request passed): commands on a live
+/// channel end normally, or are sent again when the channel is rebuilt, never early
+/// (the target may still write their buffers); commands held while the channel is
+/// down end with BUS RESET, for their QP is reset and nothing can reach their
+/// buffers ([`Initiator::reset_bus`]). The dump stack's resets are ignored (its
+/// requests are polled to completion).
+unsafe extern "system" fn hw_reset_bus(extension: PVOID, _path_id: ULONG) -> BOOLEAN {
+    // SAFETY: the port calls HwResetBus only for an adapter HwFindAdapter found.
+    let state = unsafe { state(extension) };
+    // `timers` is false only in the dump stack.
+    let Parts {
+        timers,
+        srbs,
+        initiator,
+        ..
+    } = state.parts();
+    if let Some(init) = initiator
+        && timers
+    {
+        let mut host = PortHost::new(extension, srbs);
+        init.reset_bus(&mut host);
+    }
     1
 }
 

@@ -12,22 +12,28 @@
 //! * `fuzz`: the cargo-fuzz targets in `fuzz/`, each for a few seconds (see `fuzz.rs`).
 
 mod demo;
+mod faults;
 mod fuzz;
 mod images;
 mod pe;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <demo | build | check-images | ci | fuzz | help>
+const USAGE: &str = "usage: cargo xtask <demo | faults | build | check-images | ci | fuzz | help>
 
   demo [--sm builtin|opensm] [-- ARGS...]
                 the main job: build the images, then boot a machine from an SRP disk
                 with them in the host emulator (fabboot-sim boot ARGS), under each
                 subnet manager (default: both); figures in target/boot-<sm>.json
+  faults [--sm builtin|opensm] [--seeds 1,2,3]
+                the fault campaign of the built images (fabboot-sim faults) for each
+                seed under each subnet manager (default: both, seeds 1,2,3); figures
+                in target/faults-<sm>-<seed>.json
   build         build fabboot.sys and ntbootdd.sys for x86_64 and i686 into target/sys/
   check-images  check the built images (PE layout, imports, checksum, instructions)
   ci            run what CI runs: fmt, clippy (host + Windows targets), tests, fuzz,
-                fabboot-sim hca-bringup, fabric and driver, build, checks, demo
+                fabboot-sim hca-bringup, fabric and driver, build, checks, demo, and
+                a short fault campaign
   fuzz [--seconds N] [TARGET...]
                 build the fuzz targets in fuzz/ and run each (default: all) N seconds
                 (default 4); fails if any crashes";
@@ -39,6 +45,7 @@ fn main() -> ExitCode {
         Some("check-images") => pe::check_all(),
         Some("ci") => ci(),
         Some("demo") => demo::command(&args[1..]),
+        Some("faults") => faults::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
@@ -153,6 +160,8 @@ fn ci() -> Result<(), String> {
     // The main job: the built images boot under each subnet manager (builds the
     // images and checks them first).
     demo::run(&["builtin", "opensm"], &[])?;
+    // The fault campaign, short (`cargo xtask faults` runs the full one).
+    faults::run(faults::CI)?;
     let secs = started.elapsed().as_secs();
     println!(
         "xtask ci: all steps passed in {}m{:02}s",

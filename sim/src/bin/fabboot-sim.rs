@@ -16,6 +16,13 @@
 //!   NTLDR through `ntbootdd.sys`, then the kernel through `fabboot.sys` with a
 //!   paging-like workload, then a crash and the dump stack writing its dump
 //!   ([`fabboot_sim::boot`]). Exits non-zero on any failure or violation.
+//! * `faults [--sm builtin|opensm] [--seed N] [--images DIR] [--report FILE]
+//!   [--arch ARCH] [--window-s N] [--flaps N]`: the fault campaign
+//!   ([`fabboot_sim::faults`]): the kernel image pages while links flap, the target
+//!   restarts, LIDs change, QPs fail, the SA is busy, and the target disconnects and
+//!   logs out, all at seeded random times; then the dump instance writes its dump
+//!   while the link flaps. Exits non-zero if any request is lost, duplicated, fails or
+//!   returns stale data, or on any violation.
 
 use std::process::ExitCode;
 
@@ -25,7 +32,9 @@ const USAGE: &str = "usage: fabboot-sim <hca-bringup | fabric [--sm builtin|open
      | driver [--sm builtin|opensm] [--pcap FILE] [--ios N] [--large N] \
      | boot [--sm builtin|opensm] [--pcap FILE] [--disk IMAGE] [--loader-arch i686|x86_64] \
      [--kernel-arch i686|x86_64] [--images DIR] [--report FILE] [--seed N] [--ios N] \
-     [--sbft base|rsdt|xsdt|none] [--sbft-order network|reversed] | help>";
+     [--sbft base|rsdt|xsdt|none] [--sbft-order network|reversed] \
+     | faults [--sm builtin|opensm] [--seed N] [--images DIR] [--report FILE] \
+     [--arch i686|x86_64] [--window-s N] [--flaps N] | help>";
 
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
@@ -33,6 +42,7 @@ fn main() -> ExitCode {
         Some("fabric") => fabric(std::env::args().skip(2).collect()),
         Some("driver") => driver(std::env::args().skip(2).collect()),
         Some("boot") => boot(std::env::args().skip(2).collect()),
+        Some("faults") => faults(std::env::args().skip(2).collect()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -419,4 +429,114 @@ fn boot(args: Vec<String>) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+fn faults(args: Vec<String>) -> ExitCode {
+    use fabboot_sim::faults::{self, FaultOptions};
+    let mut opts = FaultOptions::new(
+        std::path::PathBuf::from("target/sys"),
+        scenario::SmChoice::Builtin,
+        1,
+    );
+    let mut report = None;
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let v = it.next();
+        let bad = |why: &str| {
+            eprintln!("fabboot-sim faults: {a}: {why}");
+            eprintln!("{USAGE}");
+            ExitCode::FAILURE
+        };
+        let Some(v) = v else {
+            return bad("needs a value");
+        };
+        match a.as_str() {
+            "--sm" if v == "builtin" => opts.sm = scenario::SmChoice::Builtin,
+            "--sm" if v == "opensm" => opts.sm = scenario::SmChoice::OpenSm,
+            "--images" => opts.images = v.into(),
+            "--report" => report = Some(std::path::PathBuf::from(v)),
+            "--arch" => match v.parse() {
+                Ok(a) => opts.arch = a,
+                Err(e) => return bad(&e),
+            },
+            "--seed" => match v.parse() {
+                Ok(n) => opts.seed = n,
+                Err(_) => return bad("not a number"),
+            },
+            "--window-s" => match v.parse::<u64>() {
+                Ok(n) if n >= 2 => opts.window_ns = n * 1_000_000_000,
+                _ => return bad("a number of seconds, at least 2"),
+            },
+            "--flaps" => match v.parse() {
+                Ok(n) => opts.link_flaps = n,
+                Err(_) => return bad("not a number"),
+            },
+            _ => return bad(&format!("unknown option or value `{v}`")),
+        }
+    }
+    println!("== fabboot-sim faults: the kernel image pages through fabric and target faults");
+    let (r, result) = faults::run(&opts, |line| println!("{line}"));
+    let c = &r.counts;
+    println!(
+        "== summary ({} SM, seed {}): faults injected: {} link downs / {} link ups, {} target restarts, \
+         {} LID changes, {} QP errors ({} skipped: no channel), {} SA BUSY periods ({} BUSY answers by the bridge), \
+         {} stale-connection rejects, {} DREQs, {} T_LOGOUTs",
+        r.sm,
+        r.seed,
+        c.link_downs,
+        c.link_ups,
+        c.target_restarts,
+        c.lid_changes,
+        c.qp_errors,
+        r.qp_errors_skipped,
+        c.sa_busy_periods,
+        c.sa_busy_answers,
+        c.stale_rejects,
+        c.dreqs,
+        c.t_logouts
+    );
+    println!(
+        "    {} paging requests ({} writes), {} failed for retry and sent again, {} BUSY requeues; \
+         longest request {:.1} ms, longest stall {:.1} ms; {:.1} s virtual, {:.1} s wall",
+        r.requests,
+        r.writes,
+        r.retried,
+        r.busy_requeues,
+        r.longest_request_ns as f64 / 1e6,
+        r.longest_stall_ns as f64 / 1e6,
+        r.virtual_ns as f64 / 1e9,
+        r.wall_ms as f64 / 1e3
+    );
+    println!(
+        "    dump: {} KiB DumpRegion, {} link flaps, {} MiB written and verified, first dump write {:.1} ms after the crash",
+        r.dump_region >> 10,
+        r.dump_counts.link_downs,
+        r.dump_bytes >> 20,
+        r.dump_first_write_ns as f64 / 1e6
+    );
+    let events: Vec<String> = r
+        .events
+        .iter()
+        .map(|(n, c)| format!("0xFB{n:02X} x{c}"))
+        .collect();
+    println!("    event log: {}", events.join(", "));
+    for v in &r.violations {
+        println!("  violation: {v}");
+    }
+    if let Some(path) = &report
+        && let Err(e) = std::fs::write(path, r.to_json(result.as_ref().err()))
+    {
+        eprintln!("fabboot-sim faults: writing {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    match result {
+        Ok(()) => {
+            println!("FAULTS OK: every request ended once with the disk's data; zero violations");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("FAULTS FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

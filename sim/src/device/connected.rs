@@ -46,6 +46,64 @@ pub struct RcLink {
 #[derive(Default)]
 pub struct RcLinks {
     links: BTreeMap<u32, RcLink>,
+    /// QPs whose next WQE meets an injected fatal error, with the QP's epoch when it
+    /// was armed (a modify command since disarms it).
+    doomed: BTreeMap<u32, u32>,
+}
+
+/// Why [`RcLinks::inject_error`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InjectError {
+    /// No QP with this number.
+    NoQp(u32),
+    /// The QP is not reliable connected (`qpc.st` 0).
+    NotRc {
+        /// The QP.
+        qpn: u32,
+        /// Its service type.
+        service_type: u8,
+    },
+    /// The QP is not in RTR or RTS: no work runs on it that could fail.
+    NotConnected {
+        /// The QP.
+        qpn: u32,
+        /// Its state.
+        state: u8,
+    },
+}
+
+impl std::fmt::Display for InjectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            InjectError::NoQp(qpn) => write!(f, "no QP {qpn:#x}"),
+            InjectError::NotRc { qpn, service_type } => {
+                write!(f, "QP {qpn:#x} has service type {service_type:#x}, not RC")
+            }
+            InjectError::NotConnected { qpn, state } => {
+                write!(f, "QP {qpn:#x} is in state {state}, not RTR or RTS")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InjectError {}
+
+/// What an injected fatal error did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Injected {
+    /// Work was outstanding: the oldest WQE completed with "local QP operation
+    /// error", the others and every posted receive with "WR flushed", and the QP is
+    /// in ERR.
+    Failed {
+        /// The WQE counter of the one that failed.
+        wqe: u16,
+        /// Send WQEs flushed after it.
+        flushed: usize,
+        /// Receive WQEs flushed.
+        receives_flushed: u32,
+    },
+    /// Nothing was outstanding: the QP's next WQE fails that way.
+    Armed,
 }
 
 impl std::fmt::Debug for RcLinks {
@@ -190,10 +248,17 @@ impl RcLinks {
     ) {
         for work in works {
             let qpn = work.qpn;
+            let epoch = objects.qps.get(&qpn).map(|q| q.epoch);
             match self.link(qpn, objects, port) {
                 Some(link) => {
                     link.engine.post(work.request.clone());
                     link.pending.insert(u64::from(work.index), work);
+                    // An injected error waiting for this QP's next WQE meets it now.
+                    if let Some(armed) = self.doomed.remove(&qpn)
+                        && Some(armed) == epoch
+                    {
+                        self.fail(qpn, objects, mem, violations);
+                    }
                 }
                 None => {
                     let Some(qp) = objects.qps.get(&qpn).cloned() else {
@@ -284,6 +349,88 @@ impl RcLinks {
         }
         self.complete(qpn, objects, mem, violations);
         frames
+    }
+
+    /// A fatal local error on RC QP `qpn`, as firmware reports one it met while
+    /// executing a WQE (mlx5 CQE syndrome 0x02, local QP operation error;
+    /// reference/mlx5.md §C.12): the oldest outstanding WQE completes with it, the
+    /// others and the posted receives are flushed, the QP is in ERR (later posts
+    /// are flushed, arriving packets dropped unanswered). The error is reported by
+    /// the CQE alone: it is not one of the affiliated asynchronous events (§C.8,
+    /// types 0x05, 0x10, 0x11 are for errors that no CQE can report). With nothing
+    /// outstanding, the QP's next WQE fails this way.
+    pub fn inject_error(
+        &mut self,
+        qpn: u32,
+        objects: &mut Objects,
+        port: &PortView,
+        mem: &DmaRegion,
+        violations: &mut Vec<String>,
+    ) -> Result<Injected, InjectError> {
+        let qp = objects.qps.get(&qpn).ok_or(InjectError::NoQp(qpn))?;
+        if qp.st != 0x0 {
+            return Err(InjectError::NotRc {
+                qpn,
+                service_type: qp.st,
+            });
+        }
+        if !matches!(qp.state, qp_state::RTR | qp_state::RTS) {
+            return Err(InjectError::NotConnected {
+                qpn,
+                state: qp.state,
+            });
+        }
+        let epoch = qp.epoch;
+        let idle = self
+            .link(qpn, objects, port)
+            .is_none_or(|l| l.pending.is_empty());
+        if idle {
+            self.doomed.insert(qpn, epoch);
+            return Ok(Injected::Armed);
+        }
+        Ok(self.fail(qpn, objects, mem, violations))
+    }
+
+    /// Fails QP `qpn` now (see [`Self::inject_error`]).
+    fn fail(
+        &mut self,
+        qpn: u32,
+        objects: &mut Objects,
+        mem: &DmaRegion,
+        violations: &mut Vec<String>,
+    ) -> Injected {
+        self.doomed.remove(&qpn);
+        let link = self.links.remove(&qpn);
+        let Some(qp) = objects.qps.get(&qpn).cloned() else {
+            return Injected::Armed;
+        };
+        let mut works: Vec<&RcWork> = link.iter().flat_map(|l| l.pending.values()).collect();
+        // Oldest first: the furthest behind the send queue's counter.
+        works.sort_by_key(|w| std::cmp::Reverse(qp.sq_cc.wrapping_sub(w.index)));
+        for (n, work) in works.iter().enumerate() {
+            let syndrome = if n == 0 {
+                syndrome::LOCAL_QP_OPERATION
+            } else {
+                syndrome::WR_FLUSHED
+            };
+            if let Err(v) =
+                objects.complete_send(qpn, &qp, work.index, work.opcode, Some(syndrome), mem)
+            {
+                violations.push(v);
+            }
+        }
+        if let Some(q) = objects.qps.get_mut(&qpn) {
+            q.state = qp_state::ERR;
+        }
+        let receives_flushed = objects.flush_receives(qpn, mem).unwrap_or_else(|v| {
+            violations.push(v);
+            0
+        });
+        Injected::Failed {
+            wqe: works.first().map_or(0, |w| w.index),
+            flushed: works.len().saturating_sub(1),
+            receives_flushed,
+        }
     }
 
     /// The earliest time an engine has timer work.

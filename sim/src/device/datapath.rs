@@ -46,6 +46,7 @@ pub mod op {
 pub mod syndrome {
     #![allow(missing_docs)]
     pub const LOCAL_LENGTH: u8 = 0x01;
+    pub const LOCAL_QP_OPERATION: u8 = 0x02;
     pub const LOCAL_PROTECTION: u8 = 0x04;
     pub const WR_FLUSHED: u8 = 0x05;
     pub const REMOTE_INVALID_REQUEST: u8 = 0x12;
@@ -457,7 +458,10 @@ impl Objects {
                 qp.uar
             ));
         }
-        if qp.state != qp_state::RTS {
+        // Work posted to a QP in ERR is not executed: it completes with "WR flushed"
+        // (reference/mlx5.md §C.11, as IBTA vol. 1 §10.3.1 has it for the Error state).
+        let flushing = qp.state == qp_state::ERR;
+        if qp.state != qp_state::RTS && !flushing {
             out.violations.push(format!(
                 "send doorbell for QP {qpn:#x} in state {}",
                 qp.state
@@ -493,6 +497,17 @@ impl Objects {
                     qpn_ds >> 8
                 ));
                 break;
+            }
+            if flushing {
+                let flushed = Some(syndrome::WR_FLUSHED);
+                if let Err(v) = self.complete_send(qpn, &qp, index, opcode, flushed, mem) {
+                    out.violations.push(v);
+                }
+                cc = cc.wrapping_add(bbs);
+                if let Some(q) = self.qps.get_mut(&qpn) {
+                    q.sq_cc = cc;
+                }
+                continue;
             }
             let wqe_bytes = &w[..ds * 16];
             let result = match (opcode, qp.st) {
@@ -733,6 +748,33 @@ impl Objects {
                 .unwrap_or(0) as u16;
             head != qp.rq_cc
         })
+    }
+
+    /// Completes every receive WQE posted to `qpn` with "WR flushed" (a responder
+    /// error CQE, syndrome 0x05, its WQE counter the receive's index), as a QP that
+    /// enters ERR does with its receive queue (reference/mlx5.md §C.11). At most a
+    /// queue's worth: a doorbell record claiming more is the driver's error, and the
+    /// rest waits. Returns how many were flushed.
+    pub(crate) fn flush_receives(&mut self, qpn: u32, mem: &DmaRegion) -> Result<u32, String> {
+        let Some(qp) = self.qps.get(&qpn).cloned() else {
+            return Ok(0);
+        };
+        let mut flushed = 0u32;
+        while flushed < 1 << qp.log_rq_size && self.receive_posted(qpn, mem) {
+            let Some(index) = self.qps.get(&qpn).map(|q| q.rq_cc) else {
+                break;
+            };
+            let mut e = [0u8; 64];
+            e[cqe::SOP_DROP_QPN..cqe::SOP_DROP_QPN + 4].copy_from_slice(&qpn.to_be_bytes());
+            e[cqe::WQE_COUNTER..cqe::WQE_COUNTER + 2].copy_from_slice(&index.to_be_bytes());
+            e[cqe::SYNDROME] = syndrome::WR_FLUSHED;
+            if let Some(q) = self.qps.get_mut(&qpn) {
+                q.rq_cc = index.wrapping_add(1);
+            }
+            self.write_cqe(qp.cqn_rcv, e, op::RESP_ERR, false, mem)?;
+            flushed += 1;
+        }
+        Ok(flushed)
     }
 
     /// Places `bytes` in the next receive WQE of `qpn` and writes its CQE. `Ok(false)`

@@ -535,6 +535,64 @@ impl Mlx5Function {
         self.post_event(0x09, sub_type, &data);
     }
 
+    /// The port's cable goes down or comes up, as the port's own hardware sees it
+    /// (IBTA vol. 1 §7.2): down, PortState DOWN and PortPhysicalState Polling, and the
+    /// port-change event with sub-type 1 (down); up, the link trains (LinkUp) and the
+    /// port enters INIT to wait for a subnet manager, with sub-type 5 (initialized;
+    /// reference/mlx5.md §C.8). Nothing is raised when the state does not change. The
+    /// LID and the SM's other settings stay until a subnet manager sets others; the
+    /// subnet manager activates the port ([`Self::configure_port`], or its SMPs).
+    pub fn set_link(&self, up: bool) {
+        let changed = self.fw.borrow_mut().port.set_link(up);
+        if changed {
+            let mut data = [0u8; 28];
+            data[8] = 1 << 4; // port number in the high nibble
+            let sub_type = if up { 5 } else { 1 };
+            self.post_event(0x09, sub_type, &data);
+        }
+    }
+
+    /// What a subnet manager's PortInfo Set does to the port, for a subnet manager
+    /// whose SMPs do not reach the model (OpenSM configures the port's ibsim twin;
+    /// [`crate::world::opensm`]): LID, SM LID and state, with the port-change events
+    /// an SMP would raise (sub-type 4 active, 1 down, 6 LID change while active).
+    pub fn configure_port(&self, lid: u16, sm_lid: u16, state: u8) {
+        let before = {
+            let mut fw = self.fw.borrow_mut();
+            let before = (fw.port.state, fw.port.lid, fw.port.sm_lid);
+            fw.port.lid = lid;
+            fw.port.sm_lid = sm_lid;
+            fw.port.state = state;
+            before
+        };
+        self.port_changed(before);
+    }
+
+    /// Injects a fatal local error into RC QP `qpn` ([`connected::RcLinks::inject_error`]):
+    /// the oldest outstanding WQE completes with syndrome 0x02 (local QP operation
+    /// error), the rest and the posted receives are flushed, the QP is in ERR; with
+    /// nothing outstanding, the QP's next WQE fails so.
+    pub fn inject_qp_error(&self, qpn: u32) -> Result<connected::Injected, connected::InjectError> {
+        let view = self.port_view();
+        let memory = self.memory.borrow();
+        let Some(mem) = memory.as_ref() else {
+            return Err(connected::InjectError::NoQp(qpn));
+        };
+        let mut violations = Vec::new();
+        let result = {
+            let mut fw = self.fw.borrow_mut();
+            self.rc
+                .borrow_mut()
+                .inject_error(qpn, &mut fw.objects, &view, mem, &mut violations)
+        };
+        drop(memory);
+        for v in violations {
+            self.refuse(Violation::DataPath { what: v });
+        }
+        self.settle();
+        result
+    }
+
     /// Firmware asks for `num_pages` more pages (positive) or offers that many back
     /// (negative) while running, with a page-request event (type 0x0b).
     pub fn request_pages(&self, num_pages: i32) {

@@ -12,6 +12,16 @@ pub mod state {
     pub const ACTIVE: u8 = 4;
 }
 
+/// IB port physical states (PortInfo.PortPhysicalState, IBTA vol. 1 §14.2.5.6).
+pub mod phys {
+    /// No link partner: the port is looking for one.
+    pub const POLLING: u8 = 2;
+    /// Disabled by management.
+    pub const DISABLED: u8 = 3;
+    /// The link is trained.
+    pub const LINK_UP: u8 = 5;
+}
+
 /// MAD status: method not supported.
 pub const MAD_STATUS_BAD_METHOD: u16 = 0x0008;
 /// MAD status: method/attribute combination not supported.
@@ -23,7 +33,7 @@ pub const MAD_STATUS_BAD_VERSION: u16 = 0x0004;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Port {
     pub state: u8,
-    /// PortPhysicalState: 2 polling, 3 disabled, 5 LinkUp.
+    /// PortPhysicalState ([`phys`]): 2 polling, 3 disabled, 5 LinkUp.
     pub phys_state: u8,
     pub lid: u16,
     pub lmc: u8,
@@ -46,7 +56,7 @@ impl Port {
     pub fn unconfigured(port_guid: u64) -> Port {
         Port {
             state: state::INIT,
-            phys_state: 5,
+            phys_state: phys::LINK_UP,
             lid: 0,
             lmc: 0,
             sm_lid: 0,
@@ -59,6 +69,26 @@ impl Port {
             link_width_active: 2,
             mtu_cap: 5,
         }
+    }
+
+    /// The cable goes down (the port is DOWN, its physical state Polling) or comes
+    /// up (trained: LinkUp, and the port enters INIT to wait for a subnet manager;
+    /// IBTA vol. 1 §7.2). The LID and the rest of the SM's configuration stay until
+    /// an SM sets others. Returns whether the state changed.
+    pub fn set_link(&mut self, up: bool) -> bool {
+        let (state, phys_state) = if up {
+            (state::INIT, phys::LINK_UP)
+        } else {
+            (state::DOWN, phys::POLLING)
+        };
+        // A link that is already up stays where an SM put it.
+        if up && self.phys_state == phys::LINK_UP {
+            return false;
+        }
+        let changed = self.state != state;
+        self.state = state;
+        self.phys_state = phys_state;
+        changed
     }
 
     /// The state a subnet manager leaves: ACTIVE with a LID.

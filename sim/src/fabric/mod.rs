@@ -192,6 +192,12 @@ impl Fabric {
         self.switch.program(lid, port);
     }
 
+    /// Forgets the route to `lid` (its LFT entry becomes "no port"), as a subnet
+    /// manager does for a LID it moved elsewhere.
+    pub fn unroute(&mut self, lid: u16) {
+        self.switch.program(lid, switch::LFT_NO_PORT);
+    }
+
     /// Forgets every route (empties the LFT).
     pub fn clear_routes(&mut self) {
         self.switch.clear_lft();

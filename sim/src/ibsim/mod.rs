@@ -27,7 +27,7 @@ pub mod protocol;
 pub use client::{Client, MadAddress, PortIdentity, Received};
 pub use error::Error;
 pub use mad::{PortInfo, PortState};
-pub use process::{Fabric, PortSpec};
+pub use process::{Fabric, OpenSmOptions, PortSpec};
 
 /// ibsim's compile-time `IBSIM_MAX_CLIENTS`: attached clients in total, OpenSM included (§0.3).
 pub const MAX_CLIENTS: usize = 10;

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::client::{Client, PortIdentity};
+use super::client::{Client, LOCAL_TIMEOUT, PortIdentity};
 use super::mad::{ATTR_NODE_INFO, ATTR_PORT_INFO, NodeInfo, PortInfo, PortState};
 use super::netfile::{SM_NODE, SM_NODE_GUID, SM_SWITCH_PORT, Topology};
 use super::{Error, MAX_CLIENTS};
@@ -40,6 +40,23 @@ const POLL: Duration = Duration::from_millis(20);
 const CLIENT_ID_BASE: u32 = 0x4000_0000;
 /// umad2sim, which OpenSM is run under; multiarch directory first (§3 "Installed paths").
 const UMAD2SIM_DIRS: [&str; 3] = ["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib"];
+
+/// How OpenSM is run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenSmOptions {
+    /// Seconds between its periodic (light) sweeps, `-s` (OpenSM's default 10; 5 here,
+    /// as in reference ibsim-opensm.md §3.2; 1 bounds how long a port whose link came
+    /// back waits when OpenSM ignores the trap, see [`crate::world::opensm`]).
+    pub sweep_interval_s: u32,
+}
+
+impl Default for OpenSmOptions {
+    fn default() -> Self {
+        OpenSmOptions {
+            sweep_interval_s: 5,
+        }
+    }
+}
 
 /// One port to attach.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,7 +92,89 @@ pub struct Fabric {
     opensm: Guarded,
     ibsim: Guarded,
     opensm_lid: u16,
+    launch: OpenSmLaunch,
+    /// OpenSM runs started, the first included.
+    opensm_runs: u32,
+    /// Heavy sweeps OpenSM has finished ("SUBNET UP" in its logs), as last counted.
+    subnet_ups: u64,
     dir: TempDir,
+}
+
+/// What the link of a port does, by ibsim's console (reference ibsim-opensm.md §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkAction {
+    /// `Unlink`: both ends go Down/Polling, the switch sends trap 128 to OpenSM, which
+    /// sweeps and takes the port out of the SA. The port keeps its LID.
+    Unlink,
+    /// `ReLink`: the link saved by `Unlink` (or `Clear`) comes back; the port is in Init
+    /// with the link up, trap 128 again, and OpenSM activates it.
+    ReLink,
+    /// `Clear`: unlink and reset the port (LID 0, SM LID 0), as a rebooting machine's HCA.
+    Clear,
+}
+
+impl LinkAction {
+    fn command(self) -> &'static str {
+        match self {
+            LinkAction::Unlink => "Unlink",
+            LinkAction::ReLink => "ReLink",
+            LinkAction::Clear => "Clear",
+        }
+    }
+}
+
+/// One line of OpenSM's `guid2lid` cache: a port GUID and its LID range (LMC 0: one
+/// LID).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Guid2Lid {
+    /// The port GUID.
+    pub guid: u64,
+    /// Its lowest LID.
+    pub min_lid: u16,
+    /// Its highest LID.
+    pub max_lid: u16,
+}
+
+/// The programs OpenSM is started with, kept for restarts.
+#[derive(Clone, Debug)]
+struct OpenSmLaunch {
+    options: OpenSmOptions,
+    setpriv: PathBuf,
+    env_bin: PathBuf,
+    umad2sim: PathBuf,
+    opensm_bin: PathBuf,
+}
+
+impl OpenSmLaunch {
+    /// OpenSM on its own HCA (SIM_HOST), under umad2sim, with cache and temp files and
+    /// umad2sim's fake sysfs (written to the CWD) all inside the directory (§3.2). Run `run`
+    /// logs to `opensm.log` (the first) or `opensm-<run>.log`, so a restarted OpenSM's
+    /// SUBNET UP is never read from its predecessor's log.
+    fn spawn(&self, dir: &TempDir, run: u32) -> Result<Guarded, Error> {
+        let osm_dir = dir.path.join("osm");
+        let (log, out) = if run == 0 {
+            ("opensm.log".to_string(), "opensm.out".to_string())
+        } else {
+            (format!("opensm-{run}.log"), format!("opensm-{run}.out"))
+        };
+        let osm_log = dir.path.join(log);
+        let mut cmd = Command::new(&self.setpriv);
+        cmd.args(["--pdeathsig", "KILL", "--"])
+            .arg(&self.env_bin)
+            .arg(format!("LD_PRELOAD={}", self.umad2sim.display()))
+            .arg(&self.opensm_bin)
+            .args(["-F", "/dev/null", "-f"])
+            .arg(&osm_log)
+            .args(["-e", "-d2", "-s"])
+            .arg(self.options.sweep_interval_s.max(1).to_string())
+            .env("IBSIM_SOCKNAME", &dir.socket_base)
+            .env("SIM_HOST", SM_NODE)
+            .env("OSM_CACHE_DIR", &osm_dir)
+            .env("OSM_TMP_DIR", &osm_dir)
+            .current_dir(&dir.path)
+            .stdin(Stdio::null());
+        Guarded::spawn("opensm", cmd, dir.path.join(out), osm_log)
+    }
 }
 
 impl Fabric {
@@ -87,6 +186,11 @@ impl Fabric {
     /// clients and OpenSM needs one, §0.3), and names the netfile cannot carry or that are
     /// OpenSM's or the switch's ([`Error::Spec`]).
     pub fn start(ports: &[PortSpec]) -> Result<Self, Error> {
+        Self::start_with(ports, OpenSmOptions::default())
+    }
+
+    /// [`Fabric::start`] with OpenSM run as `options` say.
+    pub fn start_with(ports: &[PortSpec], options: OpenSmOptions) -> Result<Self, Error> {
         let requested = ports.len() + 1;
         if requested > MAX_CLIENTS {
             return Err(Error::TooManyClients {
@@ -132,27 +236,17 @@ impl Fabric {
             }
         }
 
-        // OpenSM on its own HCA (SIM_HOST), under umad2sim, with cache and temp files and
-        // umad2sim's fake sysfs (written to the CWD) all inside the directory (§3.2).
         let osm_dir = dir.path.join("osm");
         fs::create_dir(&osm_dir)
             .map_err(|e| Error::io("create OpenSM cache dir", osm_dir.display().to_string(), e))?;
-        let osm_log = dir.path.join("opensm.log");
-        let mut cmd = Command::new(&setpriv);
-        cmd.args(["--pdeathsig", "KILL", "--"])
-            .arg(&env_bin)
-            .arg(format!("LD_PRELOAD={}", umad2sim.display()))
-            .arg(&opensm_bin)
-            .args(["-F", "/dev/null", "-f"])
-            .arg(&osm_log)
-            .args(["-e", "-d2", "-s", "5"])
-            .env("IBSIM_SOCKNAME", &base)
-            .env("SIM_HOST", SM_NODE)
-            .env("OSM_CACHE_DIR", &osm_dir)
-            .env("OSM_TMP_DIR", &osm_dir)
-            .current_dir(&dir.path)
-            .stdin(Stdio::null());
-        let mut opensm = Guarded::spawn("opensm", cmd, dir.path.join("opensm.out"), osm_log)?;
+        let launch = OpenSmLaunch {
+            options,
+            setpriv,
+            env_bin,
+            umad2sim,
+            opensm_bin,
+        };
+        let mut opensm = launch.spawn(&dir, 0)?;
 
         let deadline = Instant::now() + OPENSM_SWEEP_TIMEOUT;
         loop {
@@ -212,8 +306,143 @@ impl Fabric {
             opensm,
             ibsim,
             opensm_lid: sm_port.lid,
+            launch,
+            opensm_runs: 1,
+            subnet_ups: 0,
             dir,
         })
+    }
+
+    /// Writes one command to ibsim's console (one command per write, never a batch: §3.2,
+    /// §0.9). ibsim runs it in its select loop, within a millisecond.
+    pub fn console(&mut self, command: &str) -> Result<(), Error> {
+        if command.contains(['\n', '\r']) {
+            return Err(Error::Spec {
+                what: command.to_string(),
+                reason: "one console command, on one line",
+            });
+        }
+        self.ibsim.check_alive("write ibsim's console")?;
+        let stdin = self.ibsim.stdin.as_mut().ok_or_else(|| {
+            Error::io(
+                "write ibsim's console",
+                command,
+                std::io::Error::from(std::io::ErrorKind::BrokenPipe),
+            )
+        })?;
+        stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .map_err(|e| Error::io("write ibsim's console", command, e))
+    }
+
+    /// Unlinks, relinks or clears the link of port `name` (its port 1) through ibsim's
+    /// console. `Unlink` and `Clear` return once ibsim shows the port Down (bounded by
+    /// [`LOCAL_TIMEOUT`]), so that a `ReLink` right after is never mistaken for the state
+    /// before; `ReLink` returns at once (OpenSM then activates the port: watch it with
+    /// [`Client::lid_state`]).
+    pub fn link(&mut self, name: &str, action: LinkAction) -> Result<(), Error> {
+        if self.client(name).is_none() {
+            return Err(Error::Spec {
+                what: name.to_string(),
+                reason: "no such port",
+            });
+        }
+        self.console(&format!("{} \"{name}\"[1]", action.command()))?;
+        if action == LinkAction::ReLink {
+            return Ok(());
+        }
+        let deadline = Instant::now() + LOCAL_TIMEOUT;
+        loop {
+            let c = self.client(name).ok_or_else(|| Error::Spec {
+                what: name.to_string(),
+                reason: "no such port",
+            })?;
+            let s = c.lid_state()?;
+            if PortState::from_u8(s.state) == PortState::Down {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    step: "wait for the unlinked port to go Down",
+                    context: format!("port {name:?} in state {}", s.state),
+                    waited: LOCAL_TIMEOUT,
+                });
+            }
+            thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// OpenSM's `guid2lid` cache as it is now (OpenSM rewrites it after each heavy sweep).
+    pub fn guid2lid(&self) -> Result<Vec<Guid2Lid>, Error> {
+        let path = self.dir.path.join("osm").join("guid2lid");
+        let text = fs::read_to_string(&path)
+            .map_err(|e| Error::io("read OpenSM's guid2lid", path.display().to_string(), e))?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .map(|l| {
+                parse_guid2lid(l).ok_or_else(|| Error::Malformed {
+                    what: "guid2lid line",
+                    detail: l.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Restarts OpenSM with `lids` in its `guid2lid` cache (other ports keep theirs): the
+    /// running OpenSM is killed, its ibsim slot freed (`X <slot>`: ibsim keeps a dead
+    /// client's slot, and ten is all there is, §0.3), the cache rewritten, and OpenSM
+    /// started again without `-r`. Its first sweep as master takes the cached LIDs over the
+    /// ones the ports hold (a LID of the persistent cache wins over a discovered one) and
+    /// sets them on the ports. Returns once the new OpenSM runs; its sweep takes some tens
+    /// of milliseconds more (watch the ports with [`Client::lid_state`]).
+    pub fn restart_opensm(&mut self, lids: &[Guid2Lid]) -> Result<(), Error> {
+        let mut cache = self.guid2lid()?;
+        for l in lids {
+            match cache.iter_mut().find(|c| c.guid == l.guid) {
+                Some(c) => *c = *l,
+                None => cache.push(*l),
+            }
+        }
+        self.opensm.stop();
+        self.opensm_sweeps();
+        let used: Vec<u32> = self.clients.iter().map(Client::index).collect();
+        if let Some(slot) = (0..MAX_CLIENTS as u32).find(|i| !used.contains(i)) {
+            self.console(&format!("X {slot}"))?;
+        }
+        // OpenSM's own layout: one entry per line, a blank line after each (an entry not
+        // followed by one is not read back).
+        let text: String = cache
+            .iter()
+            .map(|c| format!("{:#018x} {:#06x} {:#06x}\n\n", c.guid, c.min_lid, c.max_lid))
+            .collect();
+        let path = self.dir.path.join("osm").join("guid2lid");
+        fs::write(&path, text)
+            .map_err(|e| Error::io("write OpenSM's guid2lid", path.display().to_string(), e))?;
+        let mut opensm = self.launch.spawn(&self.dir, self.opensm_runs)?;
+        self.opensm_runs += 1;
+        opensm.check_alive("restart OpenSM")?;
+        self.opensm = opensm;
+        Ok(())
+    }
+
+    /// [`Error::Exited`] if ibsim or OpenSM is gone.
+    pub fn check_alive(&mut self, step: &'static str) -> Result<(), Error> {
+        self.ibsim.check_alive(step)?;
+        self.opensm.check_alive(step)
+    }
+
+    /// Times OpenSM has been started, the first included.
+    pub fn opensm_runs(&self) -> u32 {
+        self.opensm_runs
+    }
+
+    /// Heavy sweeps OpenSM has finished so far, all its runs together: the "SUBNET UP"
+    /// lines of its logs (OpenSM writes one at the end of every heavy sweep, the first
+    /// and those a trap or a light sweep's finding starts; `-d2` flushes each line).
+    pub fn opensm_sweeps(&mut self) -> u64 {
+        self.subnet_ups += self.opensm.count_new("SUBNET UP");
+        self.subnet_ups
     }
 
     /// The client of the port named `name`.
@@ -265,6 +494,24 @@ impl Fabric {
     }
 }
 
+/// `0x<guid> 0x<min lid> 0x<max lid>`, as OpenSM writes its cache.
+fn parse_guid2lid(line: &str) -> Option<Guid2Lid> {
+    let mut f = line.split_whitespace();
+    let hex = |s: &str| {
+        s.strip_prefix("0x")
+            .or_else(|| s.strip_prefix("0X"))
+            .map(str::to_owned)
+    };
+    let guid = u64::from_str_radix(&hex(f.next()?)?, 16).ok()?;
+    let min_lid = u16::from_str_radix(&hex(f.next()?)?, 16).ok()?;
+    let max_lid = u16::from_str_radix(&hex(f.next()?)?, 16).ok()?;
+    (f.next().is_none() && min_lid <= max_lid).then_some(Guid2Lid {
+        guid,
+        min_lid,
+        max_lid,
+    })
+}
+
 fn query_opensm_port(c: &mut Client) -> Result<(NodeInfo, PortInfo), Error> {
     let path = [1, SM_SWITCH_PORT];
     let node = NodeInfo::parse(&c.smp_get(&path, ATTR_NODE_INFO, 0)?);
@@ -283,6 +530,8 @@ struct Guarded {
     /// The log that readiness is read from (`out`, or OpenSM's `-f` file).
     log: PathBuf,
     exited: bool,
+    /// How far [`Guarded::count_new`] has read the log.
+    log_read: u64,
 }
 
 impl Guarded {
@@ -311,6 +560,7 @@ impl Guarded {
             out,
             log,
             exited: false,
+            log_read: 0,
         })
     }
 
@@ -339,6 +589,29 @@ impl Guarded {
             t = format!("{t}\n--- {}:\n{}", self.log.display(), log_tail(&self.log));
         }
         t
+    }
+
+    /// Lines of the log written since the last call (whole lines only) that contain
+    /// `needle`.
+    fn count_new(&mut self, needle: &str) -> u64 {
+        let Ok(mut f) = File::open(&self.log) else {
+            return 0;
+        };
+        if f.seek(SeekFrom::Start(self.log_read)).is_err() {
+            return 0;
+        }
+        let mut b = Vec::new();
+        if f.read_to_end(&mut b).is_err() {
+            return 0;
+        }
+        let Some(end) = b.iter().rposition(|&c| c == b'\n') else {
+            return 0;
+        };
+        self.log_read += end as u64 + 1;
+        String::from_utf8_lossy(&b[..end])
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count() as u64
     }
 
     fn log_contains(&self, needle: &str) -> bool {

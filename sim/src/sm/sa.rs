@@ -75,6 +75,25 @@ pub enum SaFault {
     NoRecord,
 }
 
+/// What an overloaded SA answers to any request of its class (IBTA vol. 1 §13.4.7,
+/// MAD status bit 0 "busy": the requester retries later): the request turned into its
+/// response method with status BUSY and no records. `None` for a MAD that is not an SA
+/// request (another class, or a response).
+pub fn busy_reply(q: &[u8; 256]) -> Option<[u8; 256]> {
+    const CLASS_SA: u8 = 0x03;
+    if q[1] != CLASS_SA || q[3] & 0x80 != 0 {
+        return None;
+    }
+    let mut r = *q;
+    r[3] = match q[3] {
+        0x02 => 0x81, // Set is answered by GetResp (§13.4.5)
+        m => m | 0x80,
+    };
+    r[4..6].copy_from_slice(&STATUS_BUSY.to_be_bytes());
+    r[field::DATA..].fill(0);
+    Some(r)
+}
+
 /// The subnet administrator.
 #[derive(Clone, Debug)]
 pub struct SaServer {

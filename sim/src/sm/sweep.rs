@@ -390,6 +390,8 @@ pub struct SubnetManager {
     sweep: Option<Sweep>,
     /// When to look again: a light sweep, or a heavy one after a failure.
     next_look_ns: Option<u64>,
+    /// A trap came while a sweep was under way: look again as soon as it ends.
+    trap_pending: bool,
     heavy_next: bool,
     guid2lid: BTreeMap<u64, u16>,
     switch_guid: Option<u64>,
@@ -495,6 +497,7 @@ impl SubnetManager {
             in_flight: Vec::new(),
             sweep: None,
             next_look_ns: None,
+            trap_pending: false,
             heavy_next: false,
             guid2lid: BTreeMap::new(),
             switch_guid: None,
@@ -632,6 +635,10 @@ impl SubnetManager {
             };
             self.step_failed(now, f.req.job, issue, &mut out);
         }
+        if self.sweep.is_none() && std::mem::take(&mut self.trap_pending) {
+            self.heavy_next = true;
+            self.next_look_ns = Some(now);
+        }
         let probing = self.in_flight.iter().any(|f| f.req.job == Job::Probe);
         if self.sweep.is_none() && !probing && self.next_look_ns.is_some_and(|t| t <= now) {
             self.next_look_ns = None;
@@ -645,6 +652,20 @@ impl SubnetManager {
         }
         out.extend(self.drive(now));
         out
+    }
+
+    /// A switch reported a link state change (Trap 128, IBTA vol. 1 §14.3.11, which
+    /// a switch's SMA sends when PortStateChange is set): a heavy sweep at `at`, as
+    /// OpenSM sweeps on a trap rather than waiting for its sweep interval; during a
+    /// sweep, right after it (the sweep under way may have read the port before the
+    /// change, and cleared PortStateChange after it).
+    pub fn trap(&mut self, at: u64) {
+        self.heavy_next = true;
+        if self.sweep.is_some() {
+            self.trap_pending = true;
+        } else {
+            self.next_look_ns = Some(self.next_look_ns.map_or(at, |t| t.min(at)));
+        }
     }
 
     /// When [`SubnetManager::poll`] next has something to do.

@@ -1022,6 +1022,23 @@ impl SrpTarget {
         &mut self.target
     }
 
+    /// The target as it comes back from a reboot: the same configuration and the same
+    /// logical units (their images keep every write that was acknowledged, since a
+    /// write is on stable storage before its SRP_RSP leaves), and nothing else — no
+    /// channel, no CM state (TimeWait, held REPs), no RDMA in flight, no armed fault,
+    /// counters from zero. Connection IDs start from `comm_id_base`: ib_cm draws a
+    /// random operand for its local IDs when it loads, so a rebooted target does not
+    /// hand out its previous life's IDs again.
+    pub fn rebooted(&mut self, comm_id_base: u32) {
+        let target = std::mem::replace(
+            &mut self.target,
+            Target::new(crate::target::Product::simulated()),
+        );
+        let cfg = self.cfg.clone();
+        *self = SrpTarget::new(cfg, target);
+        self.next_comm_id = comm_id_base.max(1);
+    }
+
     /// Arm a fault ([`SrptFault::None`] clears them all). One-shot faults fire once.
     pub fn set_fault(&mut self, f: SrptFault) {
         match f {

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::device::datapath::{GSI_QKEY, ud_frame};
-use crate::device::port::Port;
+use crate::device::port::{Port, state};
 use crate::dm::DmAgent;
 use crate::rc::{
     RcConfig, RcPath, RcQp, RemoteError, ResponderMemory, WcOpcode, WcStatus, WorkRequest,
@@ -111,6 +111,35 @@ impl TargetNode {
         self.channels.len()
     }
 
+    /// The cable: down, the port goes DOWN with its physical state Polling; up, it
+    /// trains to LinkUp and enters INIT, where a subnet manager finds it (IBTA vol. 1
+    /// §7.2, PortInfo PortState and PortPhysicalState). The LID and the rest of the
+    /// SM's configuration stay until an SM changes them (as ibsim's `Unlink` leaves
+    /// them, reference/ibsim-opensm.md §2). The RC queue pairs are not told: their
+    /// packets go nowhere and their retries run out, as on a real HCA.
+    pub fn set_link(&mut self, up: bool) {
+        self.port.set_link(up);
+    }
+
+    /// The machine reboots: the link goes down, every channel, queue pair and piece
+    /// of CM state is gone without a word on the wire (no DREQ), frames not yet sent
+    /// are lost, and the SRP target starts afresh over the same logical units and
+    /// disk contents ([`SrpTarget::rebooted`], connection IDs from `comm_id_base`).
+    /// The port comes back unconfigured (LID 0, no SM) with its GUIDs; the link stays
+    /// down until [`TargetNode::set_link`] brings it up.
+    pub fn reboot(&mut self, comm_id_base: u32) {
+        let mut port = Port::unconfigured(self.port.port_guid);
+        port.node_guid = self.port.node_guid;
+        port.gid_prefix = self.port.gid_prefix;
+        port.pkeys = self.port.pkeys.clone();
+        self.port = port;
+        self.set_link(false);
+        self.srpt.rebooted(comm_id_base);
+        self.channels.clear();
+        self.outbox.clear();
+        self.qp1_psn = 0;
+    }
+
     /// Has the target act of its own accord (send SRP_T_LOGOUT, SRP_CRED_REQ or
     /// SRP_AER_REQ, or a CM DREQ) and carries out what that asks.
     pub fn initiate(&mut self, now_ns: u64, f: impl FnOnce(&mut SrpTarget) -> Vec<Action>) {
@@ -137,7 +166,7 @@ impl TargetNode {
         if p.bth.dest_qp == 0 {
             return self.smp(&p);
         }
-        if p.lrh.dlid != self.port.lid || self.port.state != crate::device::port::state::ACTIVE {
+        if p.lrh.dlid != self.port.lid || self.port.state != state::ACTIVE {
             return self.dropped.push(format!(
                 "DLID {:#x} at LID {:#x}",
                 p.lrh.dlid, self.port.lid
