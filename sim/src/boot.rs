@@ -418,15 +418,75 @@ fn finish(r: &mut PhaseReport, m: &Machine, t0: u64, wall: Instant) {
         .iter()
         .map(|e| format!("code {:#010x} id {:#x}", e.error_code, e.unique_id))
         .collect();
-    r.violations.extend(m.port.breaches.iter().cloned());
-    r.violations.extend(
+    r.violations.extend(take_violations(m));
+    r.wall_ms = wall.elapsed().as_millis();
+}
+
+/// What the run did that its environment forbids: the emulator's breaches, then the
+/// device's violations (taken).
+pub(crate) fn take_violations(m: &Machine) -> Vec<String> {
+    let mut v = m.port.breaches.clone();
+    v.extend(
         m.port
             .dev
             .take_violations()
             .iter()
             .map(|v| format!("device: {v:?}")),
     );
-    r.wall_ms = wall.elapsed().as_millis();
+    v
+}
+
+/// Where RAM at physical address `pa` lies in [`Machine::ram`].
+pub(crate) fn ram_off(pa: u64) -> usize {
+    (pa - crate::host::port::PHYS_BASE) as usize
+}
+
+/// The 4 KiB pieces of `len` bytes of RAM from `pa` (a scatter-gather list).
+pub(crate) fn pages_of(pa: u64, len: u64) -> Vec<(u64, u32)> {
+    (0..len.div_ceil(4096))
+        .map(|i| (pa + i * 4096, (len - i * 4096).min(4096) as u32))
+        .collect()
+}
+
+/// A completed READ of LBA `lba` left `want` in the page at `page`.
+pub(crate) fn page_holds(
+    m: &Machine,
+    page: u64,
+    want: &[u8],
+    lba: u64,
+    phase: &'static str,
+) -> Result<(), BootError> {
+    let mut got = vec![0u8; want.len()];
+    m.ram()
+        .read(ram_off(page), &mut got)
+        .map_err(|e| BootError::Setup(format!("{e:?}")))?;
+    if got != want {
+        return Err(BootError::Data {
+            phase,
+            what: format!("READ of LBA {lba} returned stale or wrong data"),
+        });
+    }
+    Ok(())
+}
+
+/// The disk holds `want` from `lba`; else the first byte that differs, with `what`
+/// naming what `want` is.
+pub(crate) fn disk_holds(
+    disk: &Path,
+    lba: u64,
+    want: &[u8],
+    what: &str,
+    phase: &'static str,
+) -> Result<(), BootError> {
+    let mut on_disk = vec![0u8; want.len()];
+    read_disk(&mut open_disk(disk)?, lba, &mut on_disk)?;
+    match on_disk.iter().zip(want).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(first) => Err(BootError::Data {
+            phase,
+            what: format!("the disk differs from {what} at byte {first}"),
+        }),
+    }
 }
 
 /// Runs the three phases; `say` gets progress lines. The report holds the figures of every
@@ -735,9 +795,7 @@ fn phase3(
     let mut at = 0u64;
     while at < dump_blocks * 512 {
         let len = xfer.min(dump_blocks * 512 - at);
-        let pages: Vec<(u64, u32)> = (0..len.div_ceil(4096))
-            .map(|i| (data_pa + at + i * 4096, (len - i * 4096).min(4096) as u32))
-            .collect();
+        let pages = pages_of(data_pa + at, len);
         let c = m
             .execute(SrbRequest {
                 cdb: rw16(0x8A, dump_lba + at / 512, (len / 512) as u32),
@@ -755,19 +813,7 @@ fn phase3(
     }
     per_srb(r, m, start);
     // Every byte of the dump is on the disk.
-    let mut on_disk = vec![0u8; data.len()];
-    read_disk(&mut open_disk(disk)?, dump_lba, &mut on_disk)?;
-    if on_disk != data {
-        let first = on_disk
-            .iter()
-            .zip(&data)
-            .position(|(a, b)| a != b)
-            .unwrap_or(0);
-        return Err(BootError::Data {
-            phase: P,
-            what: format!("the dump differs from memory at byte {first}"),
-        });
-    }
+    disk_holds(disk, dump_lba, &data, "the dump in memory", P)?;
     say(&format!(
         "phase 3: {} MiB of dump written polled in {} SRBs of {} KiB and verified; first \
          dump write done {:.1} ms after the crash",
@@ -1020,7 +1066,6 @@ fn phase2(
     let mut issued = 0usize;
     let mut done = 0usize;
     let mut writes = 0usize;
-    let ram_off = |pa: u64| (pa - crate::host::port::PHYS_BASE) as usize;
     let mut last_report = 0;
     while done < opts.random_ios {
         while issued < opts.random_ios && pending.len() < QD {
@@ -1072,17 +1117,8 @@ fn phase2(
                 r.first_sector_ns = m.port.clock.now_ns() - t0;
             }
             if !write {
-                let mut got = vec![0u8; 4096];
-                m.ram()
-                    .read(ram_off(page), &mut got)
-                    .map_err(|e| BootError::Setup(format!("{e:?}")))?;
                 let at = ((lba - area_lba) * 512) as usize;
-                if got != shadow[at..at + 4096] {
-                    return Err(BootError::Data {
-                        phase: P,
-                        what: format!("READ of LBA {lba} returned stale or wrong data"),
-                    });
-                }
+                page_holds(m, page, &shadow[at..at + 4096], lba, P)?;
             }
             free.push(page);
             done += 1;
@@ -1178,23 +1214,7 @@ fn phase2(
         seq_bytes as f64 * 8.0 / seq_ns.max(1) as f64
     ));
     // Every byte of the paging area on the disk equals the shadow.
-    {
-        let mut now = vec![0u8; shadow.len()];
-        read_disk(&mut image, area_lba, &mut now)?;
-        if now != shadow {
-            let first = now
-                .iter()
-                .zip(&shadow)
-                .position(|(a, b)| a != b)
-                .unwrap_or(0);
-            return Err(BootError::Data {
-                phase: P,
-                what: format!(
-                    "the disk differs from the shadow at byte {first} of the paging area"
-                ),
-            });
-        }
-    }
+    disk_holds(disk, area_lba, &shadow, "the paging area's shadow", P)?;
     say(&format!(
         "phase 2: {} random requests ({writes} writes) and the sequential read verified; the paging area matches its shadow",
         opts.random_ios

@@ -22,9 +22,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::boot::{BootError, Rng, configure_image, host, open_disk, paging_area, read_disk, rw16};
+use crate::boot::{
+    BootError, Rng, configure_image, disk_holds, host, open_disk, page_holds, pages_of,
+    paging_area, ram_off, read_disk, rw16, take_violations,
+};
 use crate::host::Arch;
-use crate::host::port::{Dir, Env, Machine, PHYS_BASE, SrbRequest};
+use crate::host::port::{Dir, Env, Machine, SrbRequest};
 use crate::host::rig::{HostRig, RigOptions};
 use crate::scenario::SmChoice;
 use crate::world::FaultCounts;
@@ -333,17 +336,6 @@ fn make_disk(seed: u64) -> Result<TempDisk, BootError> {
     Ok(TempDisk(path))
 }
 
-fn violations(m: &Machine, r: &mut FaultReport) {
-    r.violations.extend(m.port.breaches.iter().cloned());
-    r.violations.extend(
-        m.port
-            .dev
-            .take_violations()
-            .iter()
-            .map(|v| format!("device: {v:?}")),
-    );
-}
-
 fn count_events(m: &Machine, r: &mut FaultReport) {
     for e in &m.port.log {
         let n = (e.unique_id >> 16) as u8;
@@ -412,7 +404,6 @@ fn campaign(
 
     let pool = m.alloc_ram(QUEUE_DEPTH as u64 * 4096).map_err(host(P))?;
     let mut free: Vec<u64> = (0..QUEUE_DEPTH as u64).map(|i| pool + i * 4096).collect();
-    let ram_off = |pa: u64| (pa - PHYS_BASE) as usize;
     // id -> (lba, write, page, submitted at)
     let mut pending: HashMap<u64, (u64, bool, u64, u64)> = HashMap::new();
     let mut next_fault = 0usize;
@@ -574,17 +565,8 @@ fn campaign(
             }
             r.longest_request_ns = r.longest_request_ns.max(now - at);
             if !write {
-                let mut got = vec![0u8; 4096];
-                m.ram()
-                    .read(ram_off(page), &mut got)
-                    .map_err(|e| BootError::Setup(format!("{e:?}")))?;
                 let off = ((lba - area_lba) * 512) as usize;
-                if got != shadow[off..off + 4096] {
-                    return Err(BootError::Data {
-                        phase: P,
-                        what: format!("READ of LBA {lba} returned stale or wrong data"),
-                    });
-                }
+                page_holds(m, page, &shadow[off..off + 4096], lba, P)?;
             }
             free.push(page);
             r.requests += 1;
@@ -593,20 +575,8 @@ fn campaign(
     r.counts = m.port.world.fault_counts();
     r.busy_requeues = m.port.figures.busy_requeues;
     // The disk holds exactly what the shadow says.
-    let mut now_on_disk = vec![0u8; shadow.len()];
-    read_disk(&mut open_disk(&disk.0)?, area_lba, &mut now_on_disk)?;
-    if now_on_disk != shadow {
-        let first = now_on_disk
-            .iter()
-            .zip(&shadow)
-            .position(|(a, b)| a != b)
-            .unwrap_or(0);
-        return Err(BootError::Data {
-            phase: P,
-            what: format!("the disk differs from the shadow at byte {first} of the paging area"),
-        });
-    }
-    violations(m, r);
+    disk_holds(&disk.0, area_lba, &shadow, "the paging area's shadow", P)?;
+    r.violations.extend(take_violations(m));
     count_events(m, r);
     say(&format!(
         "faults: {} requests ({} writes) verified after {} faults; longest request {:.0} ms, longest stall {:.0} ms; the paging area matches its shadow",
@@ -660,9 +630,7 @@ fn campaign(
                 .schedule_flap(when, HOST, down)
                 .map_err(|e| BootError::Setup(format!("{e}")))?;
         }
-        let pages: Vec<(u64, u32)> = (0..len.div_ceil(4096))
-            .map(|i| (data_pa + at + i * 4096, (len - i * 4096).min(4096) as u32))
-            .collect();
+        let pages = pages_of(data_pa + at, len);
         let c = m
             .execute(SrbRequest {
                 cdb: rw16(0x8A, dump_lba + at / 512, (len / 512) as u32),
@@ -683,15 +651,7 @@ fn campaign(
         }
         at += len;
     }
-    // Let the scheduled flaps all happen: the dump must have ended regardless.
-    let mut on_disk = vec![0u8; data.len()];
-    read_disk(&mut open_disk(&disk.0)?, dump_lba, &mut on_disk)?;
-    if on_disk != data {
-        return Err(BootError::Data {
-            phase: "dump",
-            what: "the dump on the disk differs from memory".into(),
-        });
-    }
+    disk_holds(&disk.0, dump_lba, &data, "the dump in memory", "dump")?;
     r.dump_bytes = dump_bytes;
     let after = m.port.world.fault_counts();
     r.dump_counts = FaultCounts {
@@ -699,7 +659,7 @@ fn campaign(
         link_ups: after.link_ups - before.link_ups,
         ..FaultCounts::default()
     };
-    violations(&m, r);
+    r.violations.extend(take_violations(&m));
     count_events(&m, r);
     r.virtual_ns = m.port.clock.now_ns() - t0;
     say(&format!(

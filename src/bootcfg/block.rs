@@ -150,7 +150,7 @@ pub const fn crc32(data: &[u8], len: usize) -> u32 {
     !crc
 }
 
-fn get<const N: usize>(b: &[u8], r: Range<usize>) -> [u8; N] {
+pub(super) fn get<const N: usize>(b: &[u8], r: Range<usize>) -> [u8; N] {
     b.get(r)
         .and_then(|s| <[u8; N]>::try_from(s).ok())
         .unwrap_or([0; N])
@@ -158,7 +158,7 @@ fn get<const N: usize>(b: &[u8], r: Range<usize>) -> [u8; N] {
 
 /// Copies `v` into `b[r]` (a field and its value are the same length; a copy by
 /// pairs has no length-mismatch panic path to link into the image).
-fn put(b: &mut [u8], r: Range<usize>, v: &[u8]) {
+pub(super) fn put(b: &mut [u8], r: Range<usize>, v: &[u8]) {
     if let Some(d) = b.get_mut(r) {
         for (d, v) in d.iter_mut().zip(v) {
             *d = *v;

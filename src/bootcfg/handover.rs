@@ -39,7 +39,7 @@
 
 use core::ops::Range;
 
-use super::block::crc32;
+use super::block::{crc32, get, put};
 use super::{BootConfig, Key, Source};
 use crate::initiator::TargetConfig;
 
@@ -123,21 +123,6 @@ pub struct Handover {
     pub slot: u32,
     /// Its adapter's BAR0.
     pub bar0: u64,
-}
-
-fn get<const N: usize>(b: &[u8], r: Range<usize>) -> [u8; N] {
-    b.get(r)
-        .and_then(|s| <[u8; N]>::try_from(s).ok())
-        .unwrap_or([0; N])
-}
-
-/// Copies `v` into `b[r]` pairwise (no length-mismatch panic path).
-fn put(b: &mut [u8], r: Range<usize>, v: &[u8]) {
-    if let Some(d) = b.get_mut(r) {
-        for (d, v) in d.iter_mut().zip(v) {
-            *d = *v;
-        }
-    }
 }
 
 fn zero(b: &[u8], r: Range<usize>) -> bool {

@@ -476,18 +476,8 @@ impl<H: Hal> Opened<H> {
         }
         let mut hca = match bringup::bring_up(&hal, &dma, layout.hca, BringupConfig::BOOT) {
             Ok(h) => h,
-            Err(BringupError::Cmd(CmdError::NotReady { waited_us })) => {
-                host.log(Event::FirmwareNotReady {
-                    seconds: u16::try_from(waited_us / 1_000_000).unwrap_or(u16::MAX),
-                });
-                return Err(StartFault::Bringup(BringupError::Cmd(CmdError::NotReady {
-                    waited_us,
-                })));
-            }
             Err(e) => {
-                host.log(Event::HcaBringupFailed {
-                    status: bringup_status(&e),
-                });
+                host.log(bringup_event(&e));
                 return Err(StartFault::Bringup(e));
             }
         };
@@ -719,8 +709,8 @@ impl<H: Hal> Initiator<H> {
         self.next_wake()
     }
 
-    /// Port requests the initiator holds: in flight, or waiting to be sent again
-    /// after a reconnect.
+    /// Port requests held across a lost channel, waiting to be sent again after the
+    /// next login.
     pub fn held(&self) -> usize {
         usize::from(self.held_count)
     }
@@ -946,10 +936,17 @@ fn cmd_status(e: &CmdError) -> u16 {
     }
 }
 
-fn bringup_status(e: &BringupError) -> u16 {
+/// The event for a failed bring-up: firmware that never finished initialising has
+/// its own; anything else is the failure's status.
+fn bringup_event(e: &BringupError) -> Event {
     match e {
-        BringupError::Cmd(c) => cmd_status(c),
-        _ => 0xFFFD,
+        BringupError::Cmd(CmdError::NotReady { waited_us }) => Event::FirmwareNotReady {
+            seconds: u16::try_from(waited_us / 1_000_000).unwrap_or(u16::MAX),
+        },
+        BringupError::Cmd(c) => Event::HcaBringupFailed {
+            status: cmd_status(c),
+        },
+        _ => Event::HcaBringupFailed { status: 0xFFFD },
     }
 }
 
