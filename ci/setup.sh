@@ -11,13 +11,15 @@
 #     SRP discovery client against the simulated target), dosfstools and mtools (fsck.fat,
 #     mkfs.fat and mcopy: independent checks of the boot disk's FAT32), cmake, libclang-dev and
 #     pkg-config (the unicorn-engine crate builds unicorn's C sources, x86 only, with them;
-#     unicorn is GPL-2.0, see sim/Cargo.toml)
+#     unicorn is GPL-2.0, see sim/Cargo.toml), openssl and osslsigncode (`cargo xtask sign`:
+#     a self-signed test certificate, Authenticode signatures with page hashes and their
+#     verification; Debian 12's osslsigncode 2.5 and backports' 2.9 both work)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(mingw-w64 gcc-mingw-w64-i686 gcc-mingw-w64-x86-64 linux-headers-amd64 libibverbs-dev
           tshark ibsim-utils opensm infiniband-diags srptools dosfstools mtools
-          cmake libclang-dev pkg-config)
+          cmake libclang-dev pkg-config openssl osslsigncode)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

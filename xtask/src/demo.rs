@@ -45,11 +45,11 @@ pub fn run(sms: &[&str], extra: &[String]) -> Result<(), String> {
     let built = crate::images::build_all()?;
     crate::images::report(&built);
     crate::pe::check_all()?;
-    let root = crate::images::workspace_root();
-    let images = root.join("target").join("sys");
+    let root = crate::images::target_dir();
+    let images = crate::images::sys_dir();
     let images = images.to_string_lossy().into_owned();
     for sm in sms {
-        let report = root.join("target").join(format!("boot-{sm}.json"));
+        let report = root.join(format!("boot-{sm}.json"));
         let report = report.to_string_lossy().into_owned();
         let mut args: Vec<&str> = vec![
             "run",

@@ -63,11 +63,11 @@ pub fn run(runs: &[(&str, u64, &[&str])]) -> Result<(), String> {
     let built = crate::images::build_all()?;
     crate::images::report(&built);
     crate::pe::check_all()?;
-    let root = crate::images::workspace_root();
-    let images = root.join("target").join("sys");
+    let root = crate::images::target_dir();
+    let images = crate::images::sys_dir();
     let images = images.to_string_lossy().into_owned();
     for (sm, seed, extra) in runs {
-        let report = root.join("target").join(format!("faults-{sm}-{seed}.json"));
+        let report = root.join(format!("faults-{sm}-{seed}.json"));
         let report = report.to_string_lossy().into_owned();
         let seed = seed.to_string();
         let mut args: Vec<&str> = vec![

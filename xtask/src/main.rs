@@ -8,7 +8,9 @@
 //! * `ci`: everything CI runs (formatting, clippy for the host and both Windows
 //!   targets, all tests, a short `fuzz` run, `fabboot-sim hca-bringup`, `fabboot-sim
 //!   fabric` and `fabboot-sim driver` with each subnet manager, `build`,
-//!   `check-images`, `demo`).
+//!   `check-images`, `demo`, `sign`).
+//! * `sign`: test-signs the built images into `target/sys-signed/<arch>/` with a
+//!   self-signed certificate made in `target/sign/`, and verifies them (see `sign.rs`).
 //! * `fuzz`: the cargo-fuzz targets in `fuzz/`, each for a few seconds (see `fuzz.rs`).
 
 mod demo;
@@ -16,10 +18,13 @@ mod faults;
 mod fuzz;
 mod images;
 mod pe;
+mod sign;
+mod verinfo;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <demo | faults | build | check-images | ci | fuzz | help>
+const USAGE: &str =
+    "usage: cargo xtask <demo | faults | build | check-images | sign | ci | fuzz | help>
 
   demo [--sm builtin|opensm] [-- ARGS...]
                 the main job: build the images, then boot a machine from an SRP disk
@@ -30,10 +35,14 @@ const USAGE: &str = "usage: cargo xtask <demo | faults | build | check-images | 
                 seed under each subnet manager (default: both, seeds 1,2,3); figures
                 in target/faults-<sm>-<seed>.json
   build         build fabboot.sys and ntbootdd.sys for x86_64 and i686 into target/sys/
-  check-images  check the built images (PE layout, imports, checksum, instructions)
+  check-images  check the built images (PE layout, imports, checksum, instructions,
+                version resource)
+  sign [--cert-dir DIR]
+                test-sign the built images into target/sys-signed/ with a self-signed
+                certificate made once in DIR (default target/sign/), then verify them
   ci            run what CI runs: fmt, clippy (host + Windows targets), tests, fuzz,
-                fabboot-sim hca-bringup, fabric and driver, build, checks, demo, and
-                a short fault campaign
+                fabboot-sim hca-bringup, fabric and driver, build, checks, demo, sign,
+                and a short fault campaign
   fuzz [--seconds N] [TARGET...]
                 build the fuzz targets in fuzz/ and run each (default: all) N seconds
                 (default 4); fails if any crashes";
@@ -43,6 +52,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("build") => images::build_all().map(|built| images::report(&built)),
         Some("check-images") => pe::check_all(),
+        Some("sign") => sign::command(&args[1..]),
         Some("ci") => ci(),
         Some("demo") => demo::command(&args[1..]),
         Some("faults") => faults::command(&args[1..]),
@@ -160,6 +170,8 @@ fn ci() -> Result<(), String> {
     // The main job: the built images boot under each subnet manager (builds the
     // images and checks them first).
     demo::run(&["builtin", "opensm"], &[])?;
+    // The images test-signed and the signatures verified (a tampered copy must fail).
+    sign::run(&images::target_dir().join("sign"))?;
     // The fault campaign, short (`cargo xtask faults` runs the full one).
     faults::run(faults::CI)?;
     let secs = started.elapsed().as_secs();

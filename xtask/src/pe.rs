@@ -13,7 +13,17 @@
 //!   non-executable, non-discardable data holding a valid block (magic `FBCONFIG`,
 //!   version 1, 96 bytes, CRC-32 of bytes 0..92 at 92; layout in the driver's
 //!   `bootcfg::block`, read here by code of its own), and no other valid block in the
-//!   file, so a tool that patches "the" block cannot pick the wrong one.
+//!   file, so a tool that patches "the" block cannot pick the wrong one;
+//! * the version resource: the resource directory (read with `object`'s resource API)
+//!   lies in a section `.rsrc` of readable initialised data (not writable, executable or
+//!   discardable), holds exactly one `RT_VERSION` resource, name 1, language 0x0409,
+//!   and that `VS_VERSIONINFO` (read by `verinfo`) is well formed and says: file and
+//!   product version `major.minor.patch.0` of the `fabboot` crate, in
+//!   `VS_FIXEDFILEINFO` and as the `FileVersion`/`ProductVersion` strings; a system
+//!   driver (`VFT_DRV`, `VFT2_DRV_SYSTEM`) for `VOS_NT_WINDOWS32` with no file flags;
+//!   the strings of table 040904B0 (`CompanyName`, `FileDescription`, `InternalName`,
+//!   `LegalCopyright`, `ProductName` not empty, `OriginalFilename` the image's own file
+//!   name); and a `Translation` 0x0409/1200.
 //!
 //! After the real images pass, each check is shown to be live: a copy of each image is
 //! broken in the one way the check looks for, and the check must reject it.
@@ -23,9 +33,10 @@ use std::fmt::Write as _;
 use iced_x86::{Decoder, DecoderOptions};
 use object::LittleEndian as LE;
 use object::pe;
-use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile};
+use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile, ResourceNameOrId};
 
-use crate::images::{self, Image};
+use crate::images::{self, Flavour, Image};
+use crate::verinfo::{self, VersionInfo};
 
 /// Offset of `CheckSum` in the optional header (same for PE32 and PE32+).
 const CHECKSUM_FIELD: usize = 64;
@@ -41,18 +52,34 @@ pub struct Facts {
     pub instructions: usize,
     /// File offset of the configuration block, and whether it names a target.
     pub config_block: Option<(usize, bool)>,
+    /// The version resource's `FileVersion` string and `OriginalFilename`.
+    pub version: Option<(String, String)>,
 }
 
-/// Checks `data` as the image of `flavour` for `arch` (`"i686"` or `"x86_64"`);
-/// every violation is reported, not just the first.
-pub fn check(data: &[u8], arch: &str, port_driver: &str) -> Result<Facts, Vec<String>> {
+/// Checks `data` as the image of `flavour` for `arch` (`"i686"` or `"x86_64"`) built
+/// from the crate at `version` (`major.minor.patch.0`); every violation is reported, not
+/// just the first.
+pub fn check(
+    data: &[u8],
+    arch: &str,
+    flavour: &Flavour,
+    version: [u16; 4],
+) -> Result<Facts, Vec<String>> {
     match arch {
-        "i686" => {
-            check_as::<pe::ImageNtHeaders32>(data, pe::IMAGE_FILE_MACHINE_I386, 32, port_driver)
-        }
-        "x86_64" => {
-            check_as::<pe::ImageNtHeaders64>(data, pe::IMAGE_FILE_MACHINE_AMD64, 64, port_driver)
-        }
+        "i686" => check_as::<pe::ImageNtHeaders32>(
+            data,
+            pe::IMAGE_FILE_MACHINE_I386,
+            32,
+            flavour,
+            version,
+        ),
+        "x86_64" => check_as::<pe::ImageNtHeaders64>(
+            data,
+            pe::IMAGE_FILE_MACHINE_AMD64,
+            64,
+            flavour,
+            version,
+        ),
         other => Err(vec![format!("unknown architecture {other}")]),
     }
 }
@@ -61,8 +88,10 @@ fn check_as<Pe: ImageNtHeaders>(
     data: &[u8],
     machine: u16,
     bitness: u32,
-    port_driver: &str,
+    flavour: &Flavour,
+    version: [u16; 4],
 ) -> Result<Facts, Vec<String>> {
+    let port_driver = flavour.port_driver;
     let file = PeFile::<Pe>::parse(data).map_err(|e| vec![format!("not a PE image: {e}")])?;
     let mut errors = Vec::new();
     let mut facts = Facts {
@@ -214,6 +243,20 @@ fn check_as<Pe: ImageNtHeaders>(
         )),
     }
 
+    // The version resource.
+    match version_resource(&file, data) {
+        Ok((language, info)) => {
+            for e in version_errors(language, &info, flavour.file, version) {
+                errors.push(format!("version resource: {e}"));
+            }
+            facts.version = info
+                .string(STRING_TABLE, "FileVersion")
+                .zip(info.string(STRING_TABLE, "OriginalFilename"))
+                .map(|(v, f)| (v.to_string(), f.to_string()));
+        }
+        Err(e) => errors.push(format!("version resource: {e}")),
+    }
+
     // Sections.
     for section in file.section_table().iter() {
         facts.sections += 1;
@@ -221,6 +264,17 @@ fn check_as<Pe: ImageNtHeaders>(
             .trim_end_matches('\0')
             .to_string();
         let flags = section.characteristics.get(LE);
+        if name == ".rsrc" {
+            let want = pe::IMAGE_SCN_CNT_INITIALIZED_DATA | pe::IMAGE_SCN_MEM_READ;
+            let refused =
+                pe::IMAGE_SCN_MEM_WRITE | pe::IMAGE_SCN_MEM_EXECUTE | pe::IMAGE_SCN_MEM_DISCARDABLE;
+            if flags & want != want || flags & refused != 0 {
+                errors.push(format!(
+                    "section .rsrc has flags {flags:#x}: not readable initialised data, or \
+                     writable, executable or discardable"
+                ));
+            }
+        }
         if flags & pe::IMAGE_SCN_MEM_WRITE != 0 && flags & pe::IMAGE_SCN_MEM_EXECUTE != 0 {
             errors.push(format!("section {name} is both writable and executable"));
         }
@@ -235,6 +289,167 @@ fn check_as<Pe: ImageNtHeaders>(
     }
 
     finish(errors, facts)
+}
+
+/// `RT_VERSION`, the resource type of version information.
+const RT_VERSION: u16 = 16;
+/// The name of the one version resource (`VS_VERSION_INFO`).
+const VS_VERSION_INFO: u16 = 1;
+/// English (United States): the resource's language and its string table's.
+const LANG_EN_US: u16 = 0x0409;
+/// Code page 1200 (UTF-16LE), the string table's and the translation's.
+const CP_UTF16LE: u16 = 1200;
+/// The string table: `LANG_EN_US` and `CP_UTF16LE` in hex.
+const STRING_TABLE: &str = "040904B0";
+/// Strings the table must hold, not empty (besides the checked ones).
+const REQUIRED_STRINGS: &[&str] = &[
+    "CompanyName",
+    "FileDescription",
+    "InternalName",
+    "LegalCopyright",
+    "ProductName",
+];
+
+/// The image's one version resource: its language and its decoded `VS_VERSIONINFO`,
+/// found through the resource directory (type `RT_VERSION`, name 1, one language).
+fn version_resource<Pe: ImageNtHeaders>(
+    file: &PeFile<'_, Pe>,
+    data: &[u8],
+) -> Result<(u16, VersionInfo), String> {
+    let sections = file.section_table();
+    let directories = file.data_directories();
+    let directory = match directories.resource_directory(data, &sections) {
+        Ok(Some(directory)) => directory,
+        Ok(None) => return Err("no version resource: the image has no resource directory".into()),
+        Err(e) => return Err(format!("bad resource directory: {e}")),
+    };
+    let rva = directories
+        .get(pe::IMAGE_DIRECTORY_ENTRY_RESOURCE)
+        .map_or(0, |d| d.virtual_address.get(LE));
+    let home = sections.iter().find(|s| {
+        let start = s.virtual_address.get(LE);
+        rva >= start && rva - start < s.virtual_size.get(LE).max(s.size_of_raw_data.get(LE))
+    });
+    if home.map(|s| s.raw_name()) != Some(b".rsrc") {
+        return Err(format!(
+            "the resource directory at {rva:#x} is not in a section .rsrc"
+        ));
+    }
+    let bad = |e: object::read::Error| format!("bad resource directory: {e}");
+    let id = |name: ResourceNameOrId| match name {
+        ResourceNameOrId::Id(id) => Some(id),
+        ResourceNameOrId::Name(_) => None,
+    };
+    let root = directory.root().map_err(bad)?;
+    let types = root
+        .entries
+        .iter()
+        .find(|e| id(e.name_or_id()) == Some(RT_VERSION))
+        .ok_or("no version resource (RT_VERSION) in the resource directory")?;
+    let names = types
+        .data(directory)
+        .map_err(bad)?
+        .table()
+        .ok_or("RT_VERSION is a data entry, not a directory of names")?;
+    let [name] = names.entries else {
+        return Err(format!(
+            "{} RT_VERSION resources, expected one",
+            names.entries.len()
+        ));
+    };
+    if id(name.name_or_id()) != Some(VS_VERSION_INFO) {
+        return Err("the RT_VERSION resource is not number 1 (VS_VERSION_INFO)".into());
+    }
+    let languages = name
+        .data(directory)
+        .map_err(bad)?
+        .table()
+        .ok_or("RT_VERSION 1 is a data entry, not a directory of languages")?;
+    let [language] = languages.entries else {
+        return Err(format!(
+            "RT_VERSION 1 in {} languages, expected one",
+            languages.entries.len()
+        ));
+    };
+    let language_id = id(language.name_or_id()).ok_or("a language given by name")?;
+    let entry = language
+        .data(directory)
+        .map_err(bad)?
+        .data()
+        .ok_or("a directory where the version data belongs")?;
+    let (at, size) = (entry.offset_to_data.get(LE), entry.size.get(LE));
+    let bytes = sections
+        .pe_data_at(data, at)
+        .and_then(|b| b.get(..size as usize))
+        .ok_or_else(|| format!("its {size} bytes at {at:#x} are not in the file"))?;
+    let info = verinfo::parse(bytes).map_err(|e| e.to_string())?;
+    Ok((language_id, info))
+}
+
+/// What in a well-formed version resource differs from what the image of `file` at
+/// crate `version` must say.
+fn version_errors(language: u16, info: &VersionInfo, file: &str, version: [u16; 4]) -> Vec<String> {
+    let mut errors = Vec::new();
+    let dotted = verinfo::dotted(version);
+    if language != LANG_EN_US {
+        errors.push(format!(
+            "language {language:#06x}, expected {LANG_EN_US:#06x} (en-US)"
+        ));
+    }
+    let fixed = &info.fixed;
+    for (what, got) in [
+        ("file", fixed.file_version),
+        ("product", fixed.product_version),
+    ] {
+        if got != version {
+            errors.push(format!(
+                "VS_FIXEDFILEINFO {what} version {}, expected {dotted} (the crate's)",
+                verinfo::dotted(got)
+            ));
+        }
+    }
+    for (what, got, want) in [
+        ("dwFileOS", fixed.file_os, verinfo::VOS_NT_WINDOWS32),
+        ("dwFileType", fixed.file_type, verinfo::VFT_DRV),
+        (
+            "dwFileSubtype",
+            fixed.file_subtype,
+            verinfo::VFT2_DRV_SYSTEM,
+        ),
+        ("dwFileFlags", fixed.file_flags, 0),
+    ] {
+        if got != want {
+            errors.push(format!(
+                "VS_FIXEDFILEINFO {what} {got:#x}, expected {want:#x}"
+            ));
+        }
+    }
+    let string = |key: &str| info.string(STRING_TABLE, key);
+    for (key, want) in [
+        ("OriginalFilename", file),
+        ("FileVersion", dotted.as_str()),
+        ("ProductVersion", dotted.as_str()),
+    ] {
+        match string(key) {
+            Some(got) if got == want => {}
+            Some(got) => errors.push(format!("{key} `{got}`, expected `{want}`")),
+            None => errors.push(format!("no {key} in string table {STRING_TABLE}")),
+        }
+    }
+    for key in REQUIRED_STRINGS {
+        if string(key).is_none_or(str::is_empty) {
+            errors.push(format!(
+                "no {key} (or empty) in string table {STRING_TABLE}"
+            ));
+        }
+    }
+    if !info.translations.contains(&(LANG_EN_US, CP_UTF16LE)) {
+        errors.push(format!(
+            "Translation {:x?} lacks ({LANG_EN_US:#06x}, {CP_UTF16LE})",
+            info.translations
+        ));
+    }
+    errors
 }
 
 /// Magic of the configuration block.
@@ -355,6 +570,7 @@ fn floating_point_free(code: &[u8], ip: u64, section: &str, errors: &mut Vec<Str
 pub fn check_all() -> Result<(), String> {
     let mut report = String::new();
     let mut failures = String::new();
+    let version = images::fabboot_version()?;
     for image in images::all_images() {
         let data = std::fs::read(&image.path).map_err(|e| {
             format!(
@@ -362,12 +578,12 @@ pub fn check_all() -> Result<(), String> {
                 image.path.display()
             )
         })?;
-        match check(&data, image.target.arch, image.flavour.port_driver) {
+        match check(&data, image.target.arch, image.flavour, version) {
             Ok(facts) => {
                 let _ = writeln!(
                     report,
                     "ok  {:<7} {:<13} {:>7} bytes, {} sections, {} relocations, imports {}, \
-                     configuration block at {:#x} ({}){}",
+                     configuration block at {:#x} ({}), version {}{}",
                     image.target.arch,
                     image.flavour.file,
                     facts.size,
@@ -379,6 +595,7 @@ pub fn check_all() -> Result<(), String> {
                         Some((_, true)) => "configured",
                         _ => "not configured",
                     },
+                    facts.version.map_or(String::new(), |(v, _)| v),
                     if facts.instructions > 0 {
                         format!(
                             ", {} instructions free of x87/MMX/SSE/AVX",
@@ -397,7 +614,7 @@ pub fn check_all() -> Result<(), String> {
             }
         }
         if failures.is_empty() {
-            prove_checks_live(&image, &data, &mut failures);
+            prove_checks_live(&image, &data, version, &mut failures);
         }
     }
     print!("{report}");
@@ -462,9 +679,34 @@ const MUTATIONS: &[Mutation] = &[
         expect: "configuration block",
         apply: damage_config_block,
     },
+    Mutation {
+        name: "drop the resource directory",
+        expect: "no version resource",
+        apply: drop_resources,
+    },
+    Mutation {
+        name: "make .rsrc writable",
+        expect: "section .rsrc",
+        apply: |d, _| add_section_flag(d, b".rsrc\0\0\0", pe::IMAGE_SCN_MEM_WRITE),
+    },
+    Mutation {
+        name: "overrun the VS_VERSIONINFO length",
+        expect: "wLength",
+        apply: overrun_version_info,
+    },
+    Mutation {
+        name: "bump the file version in VS_FIXEDFILEINFO",
+        expect: "VS_FIXEDFILEINFO file version",
+        apply: bump_fixed_version,
+    },
+    Mutation {
+        name: "rename the image in OriginalFilename",
+        expect: "OriginalFilename",
+        apply: rename_original_filename,
+    },
 ];
 
-fn prove_checks_live(image: &Image, data: &[u8], failures: &mut String) {
+fn prove_checks_live(image: &Image, data: &[u8], version: [u16; 4], failures: &mut String) {
     for m in MUTATIONS {
         let mut broken = data.to_vec();
         if !(m.apply)(&mut broken, image) {
@@ -474,7 +716,7 @@ fn prove_checks_live(image: &Image, data: &[u8], failures: &mut String) {
         if m.expect != "checksum" {
             fix_checksum(&mut broken);
         }
-        match check(&broken, image.target.arch, image.flavour.port_driver) {
+        match check(&broken, image.target.arch, image.flavour, version) {
             Err(errors) if errors.iter().any(|e| e.contains(m.expect)) => {}
             other => {
                 let _ = writeln!(
@@ -501,7 +743,8 @@ fn section_headers(d: &[u8]) -> Option<(usize, usize)> {
     Some((nt + 24 + optional_size, count))
 }
 
-fn fix_checksum(d: &mut [u8]) {
+/// Rewrites the PE checksum of `d` to match its contents.
+pub fn fix_checksum(d: &mut [u8]) {
     if let Some(field) = optional_header_offset(d).map(|o| o + CHECKSUM_FIELD) {
         let sum = pe_checksum(d, field);
         if let Some(slot) = d.get_mut(field..field + 4) {
@@ -534,20 +777,72 @@ fn replace_once(d: &mut [u8], from: &[u8], to: &[u8]) -> bool {
 }
 
 fn text_writable(d: &mut [u8], _: &Image) -> bool {
+    add_section_flag(d, b".text\0\0\0", pe::IMAGE_SCN_MEM_WRITE)
+}
+
+fn add_section_flag(d: &mut [u8], name: &[u8; 8], flag: u32) -> bool {
     let Some((table, count)) = section_headers(d) else {
         return false;
     };
     for i in 0..count {
         let h = table + i * 40;
-        if d.get(h..h + 8) == Some(b".text\0\0\0") {
+        if d.get(h..h + 8) == Some(name) {
             let flags = h + 36;
-            let v = u32::from_le_bytes(d[flags..flags + 4].try_into().unwrap())
-                | pe::IMAGE_SCN_MEM_WRITE;
+            let v = u32::from_le_bytes(d[flags..flags + 4].try_into().unwrap()) | flag;
             d[flags..flags + 4].copy_from_slice(&v.to_le_bytes());
             return true;
         }
     }
     false
+}
+
+fn drop_resources(d: &mut [u8], _: &Image) -> bool {
+    let Some(at) = data_directory(d, pe::IMAGE_DIRECTORY_ENTRY_RESOURCE) else {
+        return false;
+    };
+    d[at..at + 8].fill(0);
+    true
+}
+
+/// The file offset of the first UTF-16LE `text` in `d`.
+fn find_utf16(d: &[u8], text: &str) -> Option<usize> {
+    let needle: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    d.windows(needle.len()).position(|w| w == needle)
+}
+
+fn overrun_version_info(d: &mut [u8], _: &Image) -> bool {
+    // wLength is the first word of the block, 6 bytes before its key.
+    match find_utf16(d, "VS_VERSION_INFO\0").and_then(|at| at.checked_sub(6)) {
+        Some(block) => {
+            d[block..block + 2].copy_from_slice(&0xFFF0u16.to_le_bytes());
+            true
+        }
+        None => false,
+    }
+}
+
+fn bump_fixed_version(d: &mut [u8], _: &Image) -> bool {
+    let signature = verinfo::FIXED_SIGNATURE.to_le_bytes();
+    match d.windows(4).position(|w| w == signature) {
+        Some(at) => {
+            // dwFileVersionMS: the low word is the minor version.
+            d[at + 8] = d[at + 8].wrapping_add(1);
+            true
+        }
+        None => false,
+    }
+}
+
+fn rename_original_filename(d: &mut [u8], _: &Image) -> bool {
+    // The value follows the key's 34 bytes (with its NUL), already DWORD-aligned after
+    // the 6-byte header.
+    match find_utf16(d, "OriginalFilename\0") {
+        Some(key) => {
+            d[key + 34] ^= 0x01;
+            true
+        }
+        None => false,
+    }
 }
 
 fn data_directory(d: &[u8], index: usize) -> Option<usize> {
@@ -663,9 +958,81 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_an_image() {
-        let errors = check(b"MZ not really", "i686", "scsiport.sys").unwrap_err();
+        let flavour = &images::FLAVOURS[1];
+        let errors = check(b"MZ not really", "i686", flavour, [0, 1, 0, 0]).unwrap_err();
         assert!(errors[0].contains("not a PE image"), "{errors:?}");
-        assert!(check(&[], "arm64", "scsiport.sys").is_err());
+        assert!(check(&[], "arm64", flavour, [0, 1, 0, 0]).is_err());
+    }
+
+    fn good_version_info() -> VersionInfo {
+        let strings = [
+            ("CompanyName", "c"),
+            ("FileDescription", "d"),
+            ("FileVersion", "1.2.3.0"),
+            ("InternalName", "fabboot"),
+            ("LegalCopyright", "l"),
+            ("OriginalFilename", "fabboot.sys"),
+            ("ProductName", "p"),
+            ("ProductVersion", "1.2.3.0"),
+        ];
+        VersionInfo {
+            fixed: verinfo::FixedInfo {
+                struc_version: 0x0001_0000,
+                file_version: [1, 2, 3, 0],
+                product_version: [1, 2, 3, 0],
+                file_flags_mask: 0x3F,
+                file_flags: 0,
+                file_os: verinfo::VOS_NT_WINDOWS32,
+                file_type: verinfo::VFT_DRV,
+                file_subtype: verinfo::VFT2_DRV_SYSTEM,
+                file_date: 0,
+            },
+            tables: vec![(
+                STRING_TABLE.into(),
+                strings
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )],
+            translations: vec![(LANG_EN_US, CP_UTF16LE)],
+        }
+    }
+
+    #[test]
+    fn version_resource_contents_are_compared_with_the_image_and_crate() {
+        let good = good_version_info();
+        assert_eq!(
+            version_errors(LANG_EN_US, &good, "fabboot.sys", [1, 2, 3, 0]),
+            Vec::<String>::new()
+        );
+        // Another image, another crate version, another language.
+        let errors = version_errors(0x0407, &good, "ntbootdd.sys", [1, 2, 4, 0]);
+        assert_eq!(errors.len(), 6, "{errors:?}");
+        assert!(errors[0].contains("language 0x0407"));
+        assert!(errors[1].contains("file version 1.2.3.0, expected 1.2.4.0"));
+        assert!(errors[2].contains("product version"));
+        assert!(errors[3].contains("OriginalFilename `fabboot.sys`, expected `ntbootdd.sys`"));
+        assert!(errors[4].contains("FileVersion `1.2.3.0`"));
+        assert!(errors[5].contains("ProductVersion"));
+        // A DLL, not a driver; a debug build; a string missing; no translation.
+        let mut bad = good.clone();
+        bad.fixed.file_type = 2;
+        bad.fixed.file_flags = 1;
+        bad.tables[0].1.retain(|(k, _)| k != "CompanyName");
+        bad.tables[0].1[0].1.clear();
+        bad.translations = vec![(LANG_EN_US, 1252)];
+        let errors = version_errors(LANG_EN_US, &bad, "fabboot.sys", [1, 2, 3, 0]);
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert!(errors[0].contains("dwFileType 0x2, expected 0x3"));
+        assert!(errors[1].contains("dwFileFlags"));
+        assert!(errors[2].contains("CompanyName"));
+        assert!(errors[3].contains("FileDescription"));
+        assert!(errors[4].contains("Translation"));
+        // Strings in another table do not count.
+        let mut other = good.clone();
+        other.tables[0].0 = "040704B0".into();
+        let errors = version_errors(LANG_EN_US, &other, "fabboot.sys", [1, 2, 3, 0]);
+        assert_eq!(errors.len(), 8, "{errors:?}");
     }
 
     #[test]
