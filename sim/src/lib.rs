@@ -31,6 +31,7 @@ pub mod faults;
 pub mod hal;
 pub mod host;
 pub mod ibsim;
+pub mod images;
 pub mod memory;
 pub mod port;
 pub mod rc;

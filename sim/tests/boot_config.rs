@@ -6,12 +6,12 @@
 //! normal instance handed over and with nothing else, and refuses dump data it cannot
 //! use.
 //!
-//! The images are built here (release, as `cargo xtask build` builds them) into this
-//! test's temporary directory, or taken from `FABBOOT_IMAGES` (a directory laid out as
-//! `target/sys`: `<arch>/<name>.sys`).
+//! The images are built (release, as `cargo xtask build` builds them) into the target
+//! directory's temporary directory, shared with the other tests that need them, or
+//! taken from `FABBOOT_IMAGES` (a directory laid out as `target/sys`:
+//! `<arch>/<name>.sys`); `fabboot_sim::images`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use fabboot::bootcfg::handover::{self, Handover};
@@ -39,65 +39,13 @@ const DISK_SECTORS: u64 = 8192;
 fn images() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        if let Some(dir) = std::env::var_os("FABBOOT_IMAGES") {
-            return PathBuf::from(dir);
-        }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("the workspace root")
-            .to_path_buf();
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("boot-config-images");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        for (feature, name) in [("storport", "fabboot.sys"), ("scsiport", "ntbootdd.sys")] {
-            for (arch, triple) in [
-                ("x86_64", "x86_64-pc-windows-msvc"),
-                ("i686", "i686-pc-windows-msvc"),
-            ] {
-                let target_dir = tmp.join("build").join(feature);
-                // The per-target flags of .cargo/config.toml (no SSE on i686) must
-                // apply: the caller's RUSTFLAGS would replace them.
-                let built = Command::new(&cargo)
-                    .current_dir(&root)
-                    .env_remove("RUSTFLAGS")
-                    .env_remove("CARGO_ENCODED_RUSTFLAGS")
-                    .args([
-                        "build",
-                        "--quiet",
-                        "--release",
-                        "--package",
-                        "fabboot",
-                        "--lib",
-                    ])
-                    .args(["--target", triple, "--features", feature, "--target-dir"])
-                    .arg(&target_dir)
-                    .output()
-                    .expect("cargo runs");
-                // rustc's warning about -sse2 on i686 is expected (README, "i686 and
-                // SSE"); the output is shown only when the build fails.
-                assert!(
-                    built.status.success(),
-                    "building {name} for {arch}: {}",
-                    String::from_utf8_lossy(&built.stderr)
-                );
-                let out = tmp.join(arch);
-                std::fs::create_dir_all(&out).expect("image directory");
-                std::fs::copy(
-                    target_dir.join(triple).join("release").join("fabboot.dll"),
-                    out.join(name),
-                )
-                .expect("copying the image");
-            }
-        }
-        tmp
+        fabboot_sim::images::built(Path::new(env!("CARGO_TARGET_TMPDIR")))
+            .unwrap_or_else(|e| panic!("the images: {e}"))
     })
 }
 
 fn image(arch: Arch, flavour: Flavour) -> Vec<u8> {
-    let name = match flavour {
-        Flavour::Scsiport => "ntbootdd.sys",
-        Flavour::Storport => "fabboot.sys",
-    };
-    let path = images().join(arch.dir()).join(name);
+    let path = fabboot_sim::images::path(images(), arch, flavour);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
