@@ -41,6 +41,8 @@ use crate::host::port::{Completed, Dir, Env, HostError, Machine, SrbRequest};
 use crate::host::rig::{HostRig, RigOptions, TargetIdentity};
 use crate::scenario::SmChoice;
 
+mod hibernate;
+
 /// What to boot and how.
 #[derive(Clone, Debug)]
 pub struct BootOptions {
@@ -646,10 +648,6 @@ fn run_phases(
         return Err(e);
     }
 
-    // Phase 3: the kernel dies with paging writes in flight; the dump stack loads the
-    // same image again (not configured: its target is what the kernel's instance
-    // handed over; the dump port passes only `dump=1`) and writes the dump, polled.
-    let wall = Instant::now();
     let dump_buffer = machine
         .port
         .adapter
@@ -659,6 +657,43 @@ fn run_phases(
         .map_err(|e| BootError::Setup(format!("{}: {e}", work.0.display())))?
         .len()
         / 512;
+
+    // Hibernate and resume: the hibernation stack writes the kernel's memory, the
+    // power goes off, the memory comes back from the disk, and the kernel instance
+    // restarts its adapter by itself.
+    let wall = Instant::now();
+    let stage = |name: &str, config_source: &str| PhaseReport {
+        name: name.into(),
+        image: path.display().to_string(),
+        arch: opts.kernel_arch.dir().into(),
+        config_source: config_source.into(),
+        ..PhaseReport::default()
+    };
+    let mut hib = stage(
+        "hibernate",
+        "the kernel instance's dump data (MiniportDumpData)",
+    );
+    let mut res = stage("resume", "the kernel instance's, restored from the disk");
+    let cycled = hibernate::cycle(
+        machine,
+        &file,
+        dump_buffer,
+        blocks,
+        &work.0,
+        opts.seed,
+        &mut hib,
+        &mut res,
+        &mut say,
+    );
+    res.wall_ms = wall.elapsed().as_millis();
+    report.phases.push(hib);
+    report.phases.push(res);
+    let mut machine = cycled?;
+
+    // Phase 3: the kernel dies with paging writes in flight; the dump stack loads the
+    // same image again (not configured: its target is what the kernel's instance
+    // handed over; the dump port passes only `dump=1`) and writes the dump, polled.
+    let wall = Instant::now();
     let in_flight = crash(&mut machine, blocks, opts.seed).map_err(host("phase 3"))?;
     say(&format!(
         "phase 3: the kernel crashes with {in_flight} paging writes in flight; the dump stack loads fabboot.sys ({}) in dump mode",
