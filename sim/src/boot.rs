@@ -7,7 +7,7 @@
 //! (`fabboot.sys`, x86_64 by default) in kernel mode serves a paging-like workload:
 //! random 4 KiB reads and writes with unmapped, scattered buffers at queue depth 32,
 //! then a large sequential read, every byte checked against a shadow of the disk.
-//! Then the machine hibernates and resumes ([`hibernate`]): the hibernation stack
+//! Then the machine hibernates and resumes (`boot/hibernate.rs`): the hibernation stack
 //! writes the kernel's memory image, the power goes off, memory comes back from the
 //! disk and the kernel instance restarts its adapter by itself. Phase 3 plays a crash: the kernel dies with paging writes in flight, and the dump
 //! stack loads the same image again in dump mode (a `DumpRegion` of the size the
