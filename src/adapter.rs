@@ -165,21 +165,20 @@ pub fn recheck(bar: &impl Mmio) -> Result<(), Event> {
     }
 }
 
-/// Adapter-control types this miniport implements (`HwAdapterControl`).
+/// Adapter-control types this miniport implements (`HwAdapterControl`): the query,
+/// and the stop / set-running-config / restart cycle of a power-down (sleep,
+/// hibernation). `ScsiSetBootConfig` is not: the firmware's SRP boot (iPXE) resets the
+/// function itself, and nothing else needs restoring for a reboot. Without
+/// `ScsiRestartAdapter` storport would run `HwFindAdapter` again, which cannot take
+/// the DMA memory a second time.
 pub fn adapter_control_supported(control: SCSI_ADAPTER_CONTROL_TYPE) -> bool {
-    control == ScsiQuerySupportedControlTypes || control == ScsiStopAdapter
-}
-
-/// `HwAdapterControl` for every type but the query: stopping succeeds (the device
-/// raises no interrupt the port must stop, and resources are kept, as storport
-/// requires); others are refused (without `ScsiRestartAdapter`, storport runs
-/// `HwFindAdapter` and `HwInitialize` again, which resets and brings up the HCA).
-pub fn adapter_control(control: SCSI_ADAPTER_CONTROL_TYPE) -> SCSI_ADAPTER_CONTROL_STATUS {
-    if control == ScsiStopAdapter {
-        ScsiAdapterControlSuccess
-    } else {
-        ScsiAdapterControlUnsuccessful
-    }
+    [
+        ScsiQuerySupportedControlTypes,
+        ScsiStopAdapter,
+        ScsiRestartAdapter,
+        ScsiSetRunningConfig,
+    ]
+    .contains(&control)
 }
 
 #[cfg(test)]
@@ -371,14 +370,16 @@ mod tests {
     }
 
     #[test]
-    fn adapter_control_reports_only_what_it_implements() {
-        assert!(adapter_control_supported(ScsiQuerySupportedControlTypes));
-        assert!(adapter_control_supported(ScsiStopAdapter));
-        assert!(!adapter_control_supported(ScsiRestartAdapter));
-        assert_eq!(adapter_control(ScsiStopAdapter), ScsiAdapterControlSuccess);
-        assert_eq!(
-            adapter_control(ScsiRestartAdapter),
-            ScsiAdapterControlUnsuccessful
-        );
+    fn adapter_control_reports_the_power_cycle_and_nothing_else() {
+        for supported in [
+            ScsiQuerySupportedControlTypes,
+            ScsiStopAdapter,
+            ScsiRestartAdapter,
+            ScsiSetRunningConfig,
+        ] {
+            assert!(adapter_control_supported(supported), "{supported}");
+        }
+        assert!(!adapter_control_supported(ScsiSetBootConfig));
+        assert!((5..64).all(|t| !adapter_control_supported(t)));
     }
 }

@@ -7,7 +7,9 @@
 //! (`fabboot.sys`, x86_64 by default) in kernel mode serves a paging-like workload:
 //! random 4 KiB reads and writes with unmapped, scattered buffers at queue depth 32,
 //! then a large sequential read, every byte checked against a shadow of the disk.
-//! Phase 3 plays a crash: the kernel dies with paging writes in flight, and the dump
+//! Then the machine hibernates and resumes (`boot/hibernate.rs`): the hibernation stack
+//! writes the kernel's memory image, the power goes off, memory comes back from the
+//! disk and the kernel instance restarts its adapter by itself. Phase 3 plays a crash: the kernel dies with paging writes in flight, and the dump
 //! stack loads the same image again in dump mode (a `DumpRegion` of the size the
 //! kernel's instance asked for, no interrupts, timers or DPCs, polled), which resets
 //! the HCA the dead kernel left running, logs in and writes a dump, verified byte for
@@ -40,6 +42,8 @@ use crate::host::firmware::{self, Placement};
 use crate::host::port::{Completed, Dir, Env, HostError, Machine, SrbRequest};
 use crate::host::rig::{HostRig, RigOptions, TargetIdentity};
 use crate::scenario::SmChoice;
+
+mod hibernate;
 
 /// What to boot and how.
 #[derive(Clone, Debug)]
@@ -646,10 +650,6 @@ fn run_phases(
         return Err(e);
     }
 
-    // Phase 3: the kernel dies with paging writes in flight; the dump stack loads the
-    // same image again (not configured: its target is what the kernel's instance
-    // handed over; the dump port passes only `dump=1`) and writes the dump, polled.
-    let wall = Instant::now();
     let dump_buffer = machine
         .port
         .adapter
@@ -659,6 +659,43 @@ fn run_phases(
         .map_err(|e| BootError::Setup(format!("{}: {e}", work.0.display())))?
         .len()
         / 512;
+
+    // Hibernate and resume: the hibernation stack writes the kernel's memory, the
+    // power goes off, the memory comes back from the disk, and the kernel instance
+    // restarts its adapter by itself.
+    let wall = Instant::now();
+    let stage = |name: &str, config_source: &str| PhaseReport {
+        name: name.into(),
+        image: path.display().to_string(),
+        arch: opts.kernel_arch.dir().into(),
+        config_source: config_source.into(),
+        ..PhaseReport::default()
+    };
+    let mut hib = stage(
+        "hibernate",
+        "the kernel instance's dump data (MiniportDumpData)",
+    );
+    let mut res = stage("resume", "the kernel instance's, restored from the disk");
+    let cycled = hibernate::cycle(
+        machine,
+        &file,
+        dump_buffer,
+        blocks,
+        &work.0,
+        opts.seed,
+        &mut hib,
+        &mut res,
+        &mut say,
+    );
+    res.wall_ms = wall.elapsed().as_millis();
+    report.phases.push(hib);
+    report.phases.push(res);
+    let mut machine = cycled?;
+
+    // Phase 3: the kernel dies with paging writes in flight; the dump stack loads the
+    // same image again (not configured: its target is what the kernel's instance
+    // handed over; the dump port passes only `dump=1`) and writes the dump, polled.
+    let wall = Instant::now();
     let in_flight = crash(&mut machine, blocks, opts.seed).map_err(host("phase 3"))?;
     say(&format!(
         "phase 3: the kernel crashes with {in_flight} paging writes in flight; the dump stack loads fabboot.sys ({}) in dump mode",

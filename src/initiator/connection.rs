@@ -440,9 +440,17 @@ impl<H: Hal> Initiator<H> {
         if self.lost_at_us.is_none() && self.ever_ready {
             self.lost_at_us = Some(now_us);
         }
-        if why != Loss::Dreq
-            && let Some(mut conn) = self.conn.take()
-        {
+        self.drop_channel(now_us, why != Loss::Dreq, host);
+        if matches!(self.phase, Phase::Discover | Phase::Ready) {
+            self.back_off(now_us);
+        }
+    }
+
+    /// Drops the channel: a DREQ when `dreq` and the CM connection is up, the RC QP
+    /// reset, the session gone; the port's commands in flight held, the initiator's own
+    /// dropped, a LUN reset ended.
+    pub(super) fn drop_channel(&mut self, now_us: u64, dreq: bool, host: &mut impl Host) {
+        if dreq && let Some(mut conn) = self.conn.take() {
             let mut out = [0u8; 256];
             if conn.cm.disconnect(now_us, &mut out) == ConnectStep::Send {
                 self.mad = out;
@@ -468,9 +476,79 @@ impl<H: Hal> Initiator<H> {
                 self.held_count = self.held_count.saturating_add(1);
             }
         }
-        if matches!(self.phase, Phase::Discover | Phase::Ready) {
-            self.back_off(now_us);
+    }
+
+    /// `ScsiStopAdapter` (the adapter goes to a low-power state, for hibernation or
+    /// sleep): the channel is dropped (a DREQ for the target's sake; commands in flight
+    /// held) and the function disabled (TEARDOWN_HCA force close, every firmware page
+    /// taken back, DISABLE_HCA), so that it no longer touches the DMA region, which the
+    /// initiator keeps for [`Initiator::restart`]. A planned stop is not an outage:
+    /// nothing is logged. Until the restart the initiator takes no request and
+    /// [`Initiator::poll`] touches nothing.
+    pub fn stop(&mut self, now_us: u64, host: &mut impl Host) -> Result<(), BringupError> {
+        if self.stopped {
+            return Ok(());
         }
+        self.drop_channel(now_us, true, host);
+        self.stopped = true;
+        self.phase = Phase::Backoff { until_us: u64::MAX };
+        self.teardown().map(|_| ())
+    }
+
+    /// `ScsiRestartAdapter` (after [`Initiator::stop`] and, usually, a power-down that
+    /// reset the function; hibernation resume): brings the function up again in the
+    /// same DMA region with the same plan (every queue where it was), creates the
+    /// queues and keys again and starts over from the port. A function that is still
+    /// running (no stop came, or someone used it since) is reset through the platform
+    /// ([`Hal::reset_function`]), which fails where configuration space may not be
+    /// written; bring-up failures are logged and leave the initiator stopped.
+    ///
+    /// Commands still held end with BUS RESET for the port to retry: their SRP_CMDs
+    /// name the old memory key. The LUN map and "the disk was reached once" are kept,
+    /// so every later fault is waited out as before.
+    pub fn restart(&mut self, now_us: u64, host: &mut impl Host) -> Result<(), StartFault> {
+        if !self.stopped {
+            self.drop_channel(now_us, true, host);
+            self.stopped = true;
+            self.phase = Phase::Backoff { until_us: u64::MAX };
+        }
+        let hw = Hw::open(&self.hal, &self.dma, host)?;
+        let Hw {
+            layout,
+            hca,
+            res,
+            q,
+            rkey,
+            mads,
+        } = hw;
+        self.layout = layout;
+        self.hca = hca;
+        self.res = res;
+        self.q = q;
+        self.rkey = rkey;
+        self.mads = mads;
+        self.stopped = false;
+        self.port = PortAttrs::default();
+        self.phase = Phase::PortWait {
+            since_us: now_us,
+            next_us: now_us,
+        };
+        self.send_posted = 0;
+        self.send_done = 0;
+        self.sent_from = [0; SEND_SLOTS];
+        self.slots_busy = 0;
+        self.reply_seq = 0;
+        self.recv_posted = 0;
+        self.losses_in_row = 0;
+        self.login_attempts = 0;
+        self.logged = Logged::default();
+        self.reset_bus(host);
+        Ok(())
+    }
+
+    /// Whether [`Initiator::stop`] stopped the function (and no restart followed).
+    pub fn stopped(&self) -> bool {
+        self.stopped
     }
 
     /// Disconnects (our DREQ) for a clean shutdown; the caller polls until

@@ -31,7 +31,11 @@ impl<H: Hal> Initiator<H> {
     /// register read. Returns the writes made; they are also counted in
     /// [`super::Stats::arm_writes`]. Fails only if a doorbell record lies outside the
     /// DMA region (a broken layout): the glue should then keep polling on a timer.
+    /// A stopped initiator ([`Initiator::stop`]) arms nothing.
     pub fn arm_interrupts(&mut self) -> Result<u32, OutOfRegion> {
+        if self.stopped {
+            return Ok(0);
+        }
         let writes = self.q.arm_interrupts(&self.hal, &self.dma)?;
         self.stats.arm_writes = self.stats.arm_writes.wrapping_add(u64::from(writes));
         Ok(writes)

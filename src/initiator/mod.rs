@@ -409,6 +409,9 @@ pub struct Initiator<H: Hal> {
     q: Queues,
     rkey: u32,
     mads: MadRing,
+    /// Stopped by [`Initiator::stop`]: the HCA is disabled until
+    /// [`Initiator::restart`].
+    stopped: bool,
     port: PortAttrs,
     phase: Phase,
     /// The CM connection, from REP to loss.
@@ -450,13 +453,10 @@ pub struct Initiator<H: Hal> {
     stats: Stats,
 }
 
-/// The HCA brought up and its objects created: everything of an initiator that
-/// takes work to make, and little stack.
-struct Opened<H: Hal> {
-    hal: H,
-    dma: DmaRegion,
+/// The HCA brought up and its objects created in a DMA region: what a start and a
+/// restart make, with little stack.
+struct Hw {
     layout: Layout,
-    cfg: Config,
     hca: Hca,
     res: Resources,
     q: Queues,
@@ -464,9 +464,12 @@ struct Opened<H: Hal> {
     mads: MadRing,
 }
 
-impl<H: Hal> Opened<H> {
+impl Hw {
+    /// Resets (when needed) and brings up the function in `dma`, creates the queues
+    /// and keys (including the physical-address key with remote rights the target's
+    /// RDMA uses) and fills QP1's receive queue. Failures are logged.
     #[inline(always)]
-    fn open(hal: H, dma: DmaRegion, cfg: Config, host: &mut impl Host) -> Result<Self, StartFault> {
+    fn open<H: Hal>(hal: &H, dma: &DmaRegion, host: &mut impl Host) -> Result<Hw, StartFault> {
         let layout = Layout::new(PlanConfig::BOOT);
         if dma.len() < layout.total {
             return Err(StartFault::RegionTooSmall {
@@ -474,19 +477,19 @@ impl<H: Hal> Opened<H> {
                 got: dma.len(),
             });
         }
-        let mut hca = match bringup::bring_up(&hal, &dma, layout.hca, BringupConfig::BOOT) {
+        let mut hca = match bringup::bring_up(hal, dma, layout.hca, BringupConfig::BOOT) {
             Ok(h) => h,
             Err(e) => {
                 host.log(bringup_event(&e));
                 return Err(StartFault::Bringup(e));
             }
         };
-        let opened = resources::open(&mut hca, &hal, &dma).and_then(|res| {
+        let opened = resources::open(&mut hca, hal, dma).and_then(|res| {
             let remote = RemoteAccess {
                 read: true,
                 write: true,
             };
-            let rkey = objects::create_pa_mkey(&mut hca.cmd, &hal, &dma, res.pd, 0x5A, remote)?;
+            let rkey = objects::create_pa_mkey(&mut hca.cmd, hal, dma, res.pd, 0x5A, remote)?;
             Ok((res, rkey))
         });
         let (res, rkey) = match opened {
@@ -500,13 +503,10 @@ impl<H: Hal> Opened<H> {
         };
         let mut q = Queues::new(&layout.hca, &res);
         let mut mads = MadRing::new(layout.hca);
-        mads.post_receives(&mut q.gsi_rq, &dma)
+        mads.post_receives(&mut q.gsi_rq, dma)
             .map_err(StartFault::Post)?;
-        Ok(Opened {
-            hal,
-            dma,
+        Ok(Hw {
             layout,
-            cfg,
             hca,
             res,
             q,
@@ -514,22 +514,36 @@ impl<H: Hal> Opened<H> {
             mads,
         })
     }
+}
+
+/// The HCA opened, with the platform and configuration it was opened with.
+struct Opened<H: Hal> {
+    hal: H,
+    dma: DmaRegion,
+    cfg: Config,
+    hw: Hw,
+}
+
+impl<H: Hal> Opened<H> {
+    #[inline(always)]
+    fn open(hal: H, dma: DmaRegion, cfg: Config, host: &mut impl Host) -> Result<Self, StartFault> {
+        let hw = Hw::open(&hal, &dma, host)?;
+        Ok(Opened { hal, dma, cfg, hw })
+    }
 
     /// The initiator around the opened HCA, waiting for the port. Inlined so that the
     /// caller's destination is built in place rather than copied from a temporary.
     #[inline(always)]
     fn into_initiator(self, now_us: u64) -> Initiator<H> {
-        let Opened {
-            hal,
-            dma,
+        let Opened { hal, dma, cfg, hw } = self;
+        let Hw {
             layout,
-            cfg,
             hca,
             res,
             q,
             rkey,
             mads,
-        } = self;
+        } = hw;
         let seed = cfg.seed | 1;
         Initiator {
             hal,
@@ -541,6 +555,7 @@ impl<H: Hal> Opened<H> {
             q,
             rkey,
             mads,
+            stopped: false,
             port: PortAttrs::default(),
             phase: Phase::PortWait {
                 since_us: now_us,
@@ -698,6 +713,9 @@ impl<H: Hal> Initiator<H> {
     /// it next needs to run if nothing arrives before (a completion or an interrupt
     /// calls it sooner).
     pub fn poll(&mut self, now_us: u64, host: &mut impl Host) -> Option<u64> {
+        if self.stopped {
+            return None;
+        }
         self.poll_events(now_us, host);
         self.poll_mads(now_us, host);
         self.poll_rc(now_us, host);

@@ -150,6 +150,11 @@ impl<B: Mmio, S: Stall, C: ConfigAccess> PortHal<B, S, C> {
     pub fn bar(&self) -> &B {
         &self.bar
     }
+
+    /// The configuration-space access [`Hal::reset_function`] resets through.
+    pub fn config(&self) -> &C {
+        &self.config
+    }
 }
 
 impl<B: Mmio, S, C> Mmio for PortHal<B, S, C> {

@@ -102,6 +102,13 @@ pub fn dump_mode(cfg: &PORT_CONFIGURATION_INFORMATION, flavour: Flavour) -> bool
     flavour == Flavour::Storport && has_dump_members(cfg) && cfg.DumpMode != 0
 }
 
+/// Whether this `HwFindAdapter` is the hibernation stack's `DUMP_MODE_MARK_MEMORY`
+/// instance, which runs beside the live normal instance (reference/windows-side.md
+/// §3.3).
+pub fn marks_memory_only(cfg: &PORT_CONFIGURATION_INFORMATION, flavour: Flavour) -> bool {
+    dump_mode(cfg, flavour) && cfg.DumpMode == DUMP_MODE_MARK_MEMORY
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,10 +21,12 @@
 //! - `HwInterrupt`, `HwMSInterruptRoutine`, the timer: poll the initiator and ask for
 //!   the timer again at its next deadline ([`miniport::Scheduler`]).
 
+use core::cell::Cell;
 use core::mem::{MaybeUninit, align_of, offset_of, size_of};
 use core::ptr::{self, addr_of_mut};
 
 use fabboot_hca::dma::DmaRegion;
+use fabboot_hca::hal::Hal;
 use fabboot_hca::plan::PAGE;
 use fabboot_hca::timer;
 
@@ -52,19 +54,37 @@ impl Stall for PortStall {
 }
 
 /// The adapter's configuration space through the port, for a function-level reset.
-/// Used by bring-up, which runs inside `HwFindAdapter`: the only routine in which
-/// both ports allow `*PortGetBusData` and `*PortSetBusDataByOffset`.
+/// Open only where the ports allow `*PortGetBusData` and `*PortSetBusDataByOffset`:
+/// inside `HwFindAdapter` (both ports) and storport's `ScsiSetRunningConfig`
+/// (windows-side.md §3.6; not `HwInitialize` or `ScsiRestartAdapter`). Closed, it
+/// reads and writes nothing, so a reset asked for elsewhere fails cleanly
+/// ([`pci::FlrError::NoConfigAccess`]) instead of breaking the port's rules.
 struct PortConfig {
     extension: PVOID,
     bus: ULONG,
     slot: ULONG,
+    open: Cell<bool>,
+}
+
+impl PortConfig {
+    /// Runs `f` with configuration space open, and closes it again.
+    fn opened<R>(&self, f: impl FnOnce(&Self) -> R) -> R {
+        self.open.set(true);
+        let r = f(self);
+        self.open.set(false);
+        r
+    }
 }
 
 impl pci::ConfigAccess for PortConfig {
     /// `*PortGetBusData` reads from offset 0: the whole space, then the part asked for.
     fn read(&self, offset: usize, buf: &mut [u8]) -> usize {
+        if !self.open.get() {
+            return 0;
+        }
         let mut space = [0u8; 256];
-        // SAFETY: inside HwFindAdapter, with the extension the port passed.
+        // SAFETY: inside a routine where the port allows it (`open`), with the
+        // extension the port passed.
         let n =
             unsafe { imports::read_pci_config(self.extension, self.bus, self.slot, &mut space) };
         match space.get(..n).and_then(|read| read.get(offset..)) {
@@ -74,7 +94,10 @@ impl pci::ConfigAccess for PortConfig {
     }
 
     fn write(&self, offset: usize, data: &[u8]) -> usize {
-        // SAFETY: inside HwFindAdapter, with the extension the port passed.
+        if !self.open.get() {
+            return 0;
+        }
+        // SAFETY: as for `read`.
         unsafe { imports::write_pci_config(self.extension, self.bus, self.slot, offset, data) }
     }
 }
@@ -88,6 +111,9 @@ type ImageHal = PortHal<MappedBar, PortStall, PortConfig>;
 /// (scsiport by its interrupt lock; storport by running the miniport half duplex,
 /// [`config::describe_adapter`]); `HwBuildIo`, which runs beside them, does not.
 struct DeviceExtension {
+    /// The hibernation stack's `DUMP_MODE_MARK_MEMORY` instance: it runs while the
+    /// normal instance drives the HCA, so it touches no hardware at all.
+    inert: bool,
     /// Whether the port's timer drives the initiator (everywhere but the dump stack,
     /// which has no timer; NTLDR ignores the request and polls `HwInterrupt`).
     timers: bool,
@@ -641,6 +667,22 @@ unsafe extern "system" fn hw_find_adapter(
                 return SP_RETURN_NOT_FOUND;
             }
         };
+    if config::marks_memory_only(cfg, FLAVOUR) {
+        // The hibernation stack asks which memory to keep while the normal instance
+        // runs the HCA: a reset now would kill the system disk. Everything the
+        // hibernation instance will use is the port's (its image, extension and
+        // DumpRegion) or copied in its own HwFindAdapter (the hand-over), so nothing
+        // needs marking; the instance is found and touches nothing.
+        config::describe_adapter(
+            cfg,
+            FLAVOUR,
+            fabboot_srp::cmd::MAX_DESC_COUNT,
+            Some(hw_ms_interrupt),
+        );
+        // SAFETY: inside HwFindAdapter, with the port's extension.
+        unsafe { write_members(extension, true, true) };
+        return SP_RETURN_FOUND;
+    }
     let mut services = Services {
         extension,
         bus_type: cfg.AdapterInterfaceType,
@@ -685,45 +727,21 @@ unsafe extern "system" fn hw_find_adapter(
         ^ cfg.SlotNumber << 16
         ^ u32::from(dump) << 1
         ^ u32::from(FLAVOUR == Flavour::Scsiport);
+    // Open for the bring-up below; closed when HwFindAdapter returns.
     let config_access = PortConfig {
         extension,
         bus: cfg.SystemIoBusNumber,
         slot: cfg.SlotNumber,
+        open: Cell::new(true),
     };
     let bar0 = found.pci.bar0.unwrap_or(0);
     let hal = PortHal::with_config(found.bar, PortStall, config_access, 0);
 
-    let ext = extension.cast::<DeviceExtension>();
-    // The extension is DeviceExtensionSize bytes of suitably aligned memory the port
-    // allocated for this adapter, which nothing else refers to. Each member but the
-    // initiator is written where it lies (the initiator is written once started).
-    // SAFETY: (each block below) `ext` points into that memory.
-    let timers = unsafe { addr_of_mut!((*ext).timers) };
-    // SAFETY: as above.
-    let interrupts = unsafe { addr_of_mut!((*ext).interrupts) };
-    // SAFETY: as above.
-    let srbs = unsafe { addr_of_mut!((*ext).srbs) };
-    // SAFETY: as above.
-    let scheduler = unsafe { addr_of_mut!((*ext).scheduler) };
-    // SAFETY: as above.
-    let started = unsafe { addr_of_mut!((*ext).started) };
-    // SAFETY: as above.
-    let handover = unsafe { addr_of_mut!((*ext).handover) };
-    // SAFETY: a member of the extension, written before it is read.
-    unsafe { timers.write(!dump) };
-    // SAFETY: as above.
-    unsafe { interrupts.write(FLAVOUR == Flavour::Storport && !dump) };
-    // SAFETY: as above.
-    unsafe { srbs.write(SrbTable::new()) };
-    // SAFETY: as above.
-    unsafe { scheduler.write(Scheduler::new()) };
-    // SAFETY: as above.
-    unsafe { started.write(false) };
-    // SAFETY: as above.
-    unsafe { handover.write(None) };
+    // SAFETY: inside HwFindAdapter, with the port's extension.
+    unsafe { write_members(extension, dump, false) };
     // SAFETY: every member but the initiator (a MaybeUninit, with `started` false) is
     // initialised; the port calls nothing else for this adapter during HwFindAdapter.
-    let state = unsafe { &mut *ext };
+    let state = unsafe { &mut *extension.cast::<DeviceExtension>() };
     if FLAVOUR == Flavour::Storport && !dump {
         let adapter = (cfg.SystemIoBusNumber, cfg.SlotNumber, bar0);
         keep_handover(&mut state.handover, &boot, source, adapter);
@@ -772,8 +790,49 @@ unsafe extern "system" fn hw_find_adapter(
         // What the login settled: a direct-only target takes one piece per request.
         config::describe_adapter(cfg, FLAVOUR, init.max_sg(), Some(hw_ms_interrupt));
     }
+    init.hal().config().open.set(false);
     *started = true;
     SP_RETURN_FOUND
+}
+
+/// Writes every member of the device extension but the initiator (`started` false).
+///
+/// # Safety
+/// Inside `HwFindAdapter`: `extension` is the port's, `DeviceExtensionSize` bytes of
+/// suitably aligned memory that nothing else refers to.
+unsafe fn write_members(extension: PVOID, dump: bool, inert: bool) {
+    let ext = extension.cast::<DeviceExtension>();
+    // The extension is DeviceExtensionSize bytes of suitably aligned memory the port
+    // allocated for this adapter, which nothing else refers to. Each member but the
+    // initiator is written where it lies (the initiator is written once started).
+    // SAFETY: (each block below) `ext` points into that memory.
+    let timers = unsafe { addr_of_mut!((*ext).timers) };
+    // SAFETY: as above.
+    let interrupts = unsafe { addr_of_mut!((*ext).interrupts) };
+    // SAFETY: as above.
+    let srbs = unsafe { addr_of_mut!((*ext).srbs) };
+    // SAFETY: as above.
+    let scheduler = unsafe { addr_of_mut!((*ext).scheduler) };
+    // SAFETY: as above.
+    let started = unsafe { addr_of_mut!((*ext).started) };
+    // SAFETY: as above.
+    let handover = unsafe { addr_of_mut!((*ext).handover) };
+    // SAFETY: as above.
+    let inert_member = unsafe { addr_of_mut!((*ext).inert) };
+    // SAFETY: a member of the extension, written before it is read.
+    unsafe { inert_member.write(inert) };
+    // SAFETY: as above.
+    unsafe { timers.write(!dump) };
+    // SAFETY: as above.
+    unsafe { interrupts.write(FLAVOUR == Flavour::Storport && !dump) };
+    // SAFETY: as above.
+    unsafe { srbs.write(SrbTable::new()) };
+    // SAFETY: as above.
+    unsafe { scheduler.write(Scheduler::new()) };
+    // SAFETY: as above.
+    unsafe { started.write(false) };
+    // SAFETY: as above.
+    unsafe { handover.write(None) };
 }
 
 /// Polls the initiator and keeps the port's timer on its next deadline; returns the
@@ -821,6 +880,9 @@ fn tick(state: &mut DeviceExtension) -> Option<u64> {
 unsafe extern "system" fn hw_initialize(extension: PVOID) -> BOOLEAN {
     // SAFETY: the port calls HwInitialize only for an adapter HwFindAdapter found.
     let state = unsafe { state(extension) };
+    if state.inert {
+        return 1;
+    }
     let Some(init) = state.parts().initiator else {
         return 0;
     };
@@ -1046,15 +1108,112 @@ unsafe extern "system" fn hw_reset_bus(extension: PVOID, _path_id: ULONG) -> BOO
 /// Most entries of a supported-control-type list this miniport fills.
 const MAX_CONTROL_TYPES: u32 = 64;
 
-/// `HwAdapterControl`.
+/// `HwAdapterControl`: the supported types ([`adapter::adapter_control_supported`]),
+/// and the power cycle storport runs around sleep and hibernation
+/// (windows-side.md §3.6):
+///
+/// * `ScsiStopAdapter` (DIRQL): the channel is dropped and the HCA disabled
+///   ([`Initiator::stop`]); the DMA region and every other resource stay.
+/// * `ScsiSetRunningConfig` (PASSIVE, before the restart, the interrupt not yet
+///   connected): a function that is not in its reset state (no power-down reset it;
+///   the firmware's or the resume instance's driver left it running) gets a
+///   function-level reset here, the one place after `HwFindAdapter` where
+///   configuration space may be written; then the HCA is brought up again in the same
+///   region ([`Initiator::restart`]), at PASSIVE rather than at DIRQL. Nothing is
+///   armed, so no interrupt can come.
+/// * `ScsiRestartAdapter` (DIRQL): brings the HCA up if `ScsiSetRunningConfig` did
+///   not, then polls once, which arms the interrupts and the timer; the reconnect
+///   runs from the timer as after any loss, with new requests BUSY until the disk is
+///   back.
+///
+/// A failure is logged (by the initiator, or `HcaBringupFailed` 0xFFFD for a reset
+/// that could not be done) and reported as unsuccessful.
 unsafe extern "system" fn hw_adapter_control(
-    _extension: PVOID,
+    extension: PVOID,
     control: SCSI_ADAPTER_CONTROL_TYPE,
     parameters: PVOID,
 ) -> SCSI_ADAPTER_CONTROL_STATUS {
-    if control != ScsiQuerySupportedControlTypes {
-        return adapter::adapter_control(control);
+    if control == ScsiQuerySupportedControlTypes {
+        // SAFETY: for this control type the port passes the list.
+        return unsafe { supported_control_types(parameters) };
     }
+    if !adapter::adapter_control_supported(control) {
+        return ScsiAdapterControlUnsuccessful;
+    }
+    // SAFETY: the port calls HwAdapterControl only for an adapter HwFindAdapter found.
+    let state = unsafe { state(extension) };
+    let Some(now) = tick(state) else {
+        return ScsiAdapterControlUnsuccessful;
+    };
+    let Parts {
+        srbs,
+        scheduler,
+        initiator,
+        ..
+    } = state.parts();
+    let Some(init) = initiator else {
+        return ScsiAdapterControlUnsuccessful;
+    };
+    let mut host = PortHost::new(extension, srbs);
+    let ok = if control == ScsiStopAdapter {
+        // A function that does not take the teardown is reset before the restart.
+        let _ = init.stop(now, &mut host);
+        // The port's timer does not outlive the stop; the restart arms it afresh.
+        *scheduler = Scheduler::new();
+        true
+    } else if control == ScsiSetRunningConfig {
+        !needs_restart(init)
+            || (reset_if_left_running(init, &mut host) && restart(init, now, &mut host))
+    } else if control == ScsiRestartAdapter {
+        !needs_restart(init) || restart(init, now, &mut host)
+    } else {
+        false
+    };
+    if control == ScsiRestartAdapter && ok {
+        service(state, extension, now);
+    }
+    if ok {
+        ScsiAdapterControlSuccess
+    } else {
+        ScsiAdapterControlUnsuccessful
+    }
+}
+
+/// Whether the HCA must be brought up again: it was stopped, or it lost its state
+/// under a running initiator (a power-down no stop announced: the function is back in
+/// its reset state). A restart of a running, never stopped adapter changes nothing.
+fn needs_restart(init: &Initiator<ImageHal>) -> bool {
+    init.stopped() || crate::miniport::hal::untouched_since_reset(init.hal().bar())
+}
+
+/// `ScsiSetRunningConfig`: a function-level reset of a function that is not in its
+/// reset state (the stop's teardown left its command queue programmed; a firmware
+/// driver or the resume instance may have run it since), through configuration space
+/// (open for the call). False, logged, if it could not be done.
+fn reset_if_left_running(init: &mut Initiator<ImageHal>, host: &mut PortHost<'_>) -> bool {
+    let hal = init.hal();
+    if crate::miniport::hal::untouched_since_reset(hal.bar()) {
+        return true;
+    }
+    let reset = hal
+        .config()
+        .opened(|config| pci::function_level_reset(config, |us| hal.stall_us(us)));
+    if reset.is_err() {
+        host.log(Event::HcaBringupFailed { status: 0xFFFD });
+    }
+    reset.is_ok()
+}
+
+/// [`Initiator::restart`] with its time; failures were logged by the initiator.
+fn restart(init: &mut Initiator<ImageHal>, now: u64, host: &mut PortHost<'_>) -> bool {
+    init.restart(now, host).is_ok()
+}
+
+/// `ScsiQuerySupportedControlTypes`: fills the port's list.
+///
+/// # Safety
+/// `parameters` is the port's `SCSI_SUPPORTED_CONTROL_TYPE_LIST` (or null).
+unsafe fn supported_control_types(parameters: PVOID) -> SCSI_ADAPTER_CONTROL_STATUS {
     let list = parameters.cast::<SCSI_SUPPORTED_CONTROL_TYPE_LIST>();
     if list.is_null() {
         return ScsiAdapterControlUnsuccessful;

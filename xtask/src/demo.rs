@@ -1,7 +1,7 @@
 //! `cargo xtask demo`: the main job. Builds the four images, then boots a machine
 //! from an SRP disk with them in the host emulator (`fabboot-sim boot`): phase 1 the
 //! i686 `ntbootdd.sys` under NTLDR, phase 2 the x86_64 `fabboot.sys` under storport,
-//! once with each subnet manager. Each run's figures go to `target/boot-<sm>.json`.
+//! a hibernate/resume cycle, phase 3 the crash dump, once with each subnet manager. Each run's figures go to `target/boot-<sm>.json`.
 
 use std::time::Instant;
 

@@ -342,7 +342,17 @@ fn boot(args: Vec<String>) -> ExitCode {
     {
         println!("== summary ({} SM, disk {})", r.sm, r.disk);
         let mut violations = 0;
-        for (n, p) in r.phases.iter().enumerate() {
+        let mut numbered = 0;
+        for p in &r.phases {
+            // The three phases are numbered; the hibernate/resume cycle between the
+            // second and the third is named.
+            let label = match p.name.as_str() {
+                "hibernate" | "resume" => p.name.clone(),
+                name => {
+                    numbered += 1;
+                    format!("phase {numbered} ({name})")
+                }
+            };
             let image = std::path::Path::new(&p.image)
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
@@ -353,20 +363,24 @@ fn boot(args: Vec<String>) -> ExitCode {
                 format!("{} files, ", p.files.len())
             };
             println!(
-                "phase {} ({}): {image} {}: {files}{} SRBs, {} KiB in {:.3} s virtual; \
-                 first {} at {:.1} ms; bring-up and login {} instructions",
-                n + 1,
-                p.name,
+                "{label}: {image} {}: {files}{} SRBs, {} KiB in {:.3} s virtual; \
+                 first {} at {:.1} ms; {} {} instructions",
                 p.arch,
                 p.srbs,
                 p.bytes >> 10,
                 p.virtual_ns as f64 / 1e9,
-                if p.name == "dump" {
-                    "dump write done, after the crash,"
-                } else {
-                    "sector"
+                match p.name.as_str() {
+                    "dump" => "dump write done, after the crash,",
+                    "hibernate" => "hibernation write done, after the stop,",
+                    "resume" => "request done, after the power came back,",
+                    _ => "sector",
                 },
                 p.first_sector_ns as f64 / 1e6,
+                if p.name == "resume" {
+                    "restart (set running config, restart, reconnect)"
+                } else {
+                    "bring-up and login"
+                },
                 p.init_instructions,
             );
             let per = if p.sequential.is_some() {
@@ -424,8 +438,12 @@ fn boot(args: Vec<String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
         println!(
-            "BOOT OK: {} phases verified, zero violations",
-            r.phases.len()
+            "BOOT OK: {numbered} phases{} verified, zero violations",
+            if r.phases.iter().any(|p| p.name == "resume") {
+                " and a hibernate/resume cycle"
+            } else {
+                ""
+            }
         );
     }
     ExitCode::SUCCESS

@@ -253,8 +253,12 @@ impl Firmware {
                         format!("DISABLE_HCA with {} pages not taken back", self.pages.len()),
                     );
                 }
+                // As across a function-level reset, the port's subnet configuration
+                // is the subnet manager's, not the function's: it is kept (a real link
+                // retrains and the SM gives the same LID back).
                 *self = Firmware {
                     history: std::mem::take(&mut self.history),
+                    port: self.port.clone(),
                     ..Firmware::connectx4()
                 };
                 header_only()

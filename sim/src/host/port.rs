@@ -61,6 +61,12 @@ use crate::device::{BAR0_LEN, Mlx5Function};
 use crate::memory::HostMemory;
 use crate::world::{Drive, World};
 
+mod power;
+pub use power::{
+    Piece, Place, SCSI_QUERY_SUPPORTED_CONTROL_TYPES, SCSI_RESTART_ADAPTER,
+    SCSI_SET_RUNNING_CONFIG, SCSI_STOP_ADAPTER, Sleeping,
+};
+
 /// The environment the image runs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Env {
@@ -390,6 +396,9 @@ pub struct Port {
     pub dump_data: Option<u64>,
     /// Dump environment: the hand-over mapped for the dump instance.
     handed_over: Option<HandedOver>,
+    /// Dump environment: the `DumpMode` `HwFindAdapter` gets (crash unless the
+    /// machine is the hibernation stack's, [`Machine::hibernate`]).
+    dump_mode: u8,
     /// What the last `HwFindAdapter` returned.
     pub find_status: Option<u32>,
     pub argument_string: Option<String>,
@@ -571,6 +580,7 @@ impl Machine {
                 firmware_next_va: map.firmware_va,
                 dump_data: None,
                 handed_over: None,
+                dump_mode: if env == Env::Dump { DUMP_MODE_CRASH } else { 0 },
                 find_status: None,
                 argument_string,
                 timer: None,
@@ -605,30 +615,8 @@ impl Machine {
         arch: Arch,
         driver_parameter: Option<String>,
     ) -> Result<Machine, HostError> {
-        let handed_over = match (env, self.port.dump_data) {
-            (Env::Dump, Some(ptr)) => {
-                let region = self
-                    .guest
-                    .regions()
-                    .iter()
-                    .find(|r| (r.base..r.base + r.len).contains(&ptr))
-                    .map(|r| (r.base, r.len))
-                    .ok_or_else(|| {
-                        HostError::Contract(format!(
-                            "MiniportPrivateDumpData {ptr:#x} points at no memory of the \
-                             normal instance"
-                        ))
-                    })?;
-                let bytes = self
-                    .guest
-                    .read_vec(region.0, region.1 as usize)
-                    .map_err(guest_err)?;
-                Some(HandedOver {
-                    ptr,
-                    base: region.0,
-                    bytes,
-                })
-            }
+        let handed_over = match env {
+            Env::Dump => self.port.handed_over_snapshot(&self.guest)?,
             _ => None,
         };
         let Port {
@@ -1105,6 +1093,32 @@ impl Machine {
 }
 
 impl Port {
+    /// The normal instance's dump data as it is now (the guest region its
+    /// `MiniportPrivateDumpData` lies in), for a dump or hibernation instance.
+    fn handed_over_snapshot(&self, guest: &Guest) -> Result<Option<HandedOver>, HostError> {
+        let Some(ptr) = self.dump_data else {
+            return Ok(None);
+        };
+        let region = guest
+            .regions()
+            .iter()
+            .find(|r| (r.base..r.base + r.len).contains(&ptr))
+            .map(|r| (r.base, r.len))
+            .ok_or_else(|| {
+                HostError::Contract(format!(
+                    "MiniportPrivateDumpData {ptr:#x} points at no memory of the normal instance"
+                ))
+            })?;
+        let bytes = guest
+            .read_vec(region.0, region.1 as usize)
+            .map_err(guest_err)?;
+        Ok(Some(HandedOver {
+            ptr,
+            base: region.0,
+            bytes,
+        }))
+    }
+
     fn heap_alloc(&mut self, guest: &mut Guest, len: u64) -> Result<u64, HostError> {
         let at = self.heap_next.next_multiple_of(16);
         if at + len > self.map.heap + self.map.heap_len {
@@ -1262,7 +1276,7 @@ impl Port {
             c.set_u32(guest, "InitialLunQueueDepth", 20);
         }
         if let Some(d) = self.dump_region {
-            c.set_u8(guest, "DumpMode", DUMP_MODE_CRASH);
+            c.set_u8(guest, "DumpMode", self.dump_mode);
             let mr = At::new(MEMORY_REGION::LAYOUT, c.field("DumpRegion", arch));
             mr.set_ptr(guest, "VirtualBase", d.va);
             mr.set_u64(guest, "PhysicalBase", d.pa);
@@ -1530,6 +1544,12 @@ impl Port {
                 let _slot = a.u32(guest);
                 let buf = a.ptr(guest);
                 let len = a.u32(guest);
+                let entry = guest.current_entry().unwrap_or_default();
+                if !power::config_space_allowed(&entry) {
+                    self.breaches
+                        .push(format!("GetBusData under {entry}, not HwFindAdapter"));
+                    return Ok(0);
+                }
                 if kind != PCI_CONFIGURATION {
                     return Ok(0);
                 }
@@ -1548,10 +1568,11 @@ impl Port {
                 let buf = a.ptr(guest);
                 let offset = a.u32(guest);
                 let len = a.u32(guest);
-                // Both ports allow configuration writes in HwFindAdapter only (storport:
-                // not in HwInitialize or ScsiRestartAdapter, windows-side.md §3.6).
+                // Both ports allow configuration writes in HwFindAdapter, storport also
+                // in ScsiSetRunningConfig (not in HwInitialize or ScsiRestartAdapter,
+                // windows-side.md §3.6).
                 let entry = guest.current_entry().unwrap_or_default();
-                if entry != "HwFindAdapter" {
+                if !power::config_space_allowed(&entry) {
                     self.breaches.push(format!(
                         "SetBusDataByOffset under {entry}, not HwFindAdapter"
                     ));
