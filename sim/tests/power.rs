@@ -156,7 +156,11 @@ fn a_restart_without_set_running_config_fails_cleanly_and_set_running_config_rec
         "the stopped function keeps its command queue address: without configuration \
          space it cannot be reset at DIRQL"
     );
-    assert_eq!(m.port.dev.resets(), resets, "no reset without configuration space");
+    assert_eq!(
+        m.port.dev.resets(),
+        resets,
+        "no reset without configuration space"
+    );
     let ids: Vec<u32> = m.port.log.iter().map(|e| e.unique_id).collect();
     assert_eq!(ids, vec![RESET_UNAVAILABLE]);
     // No configuration access was attempted under ScsiRestartAdapter.
