@@ -26,7 +26,6 @@ use core::mem::{MaybeUninit, align_of, offset_of, size_of};
 use core::ptr::{self, addr_of_mut};
 
 use fabboot_hca::dma::DmaRegion;
-use fabboot_hca::hal::Hal;
 use fabboot_hca::plan::PAGE;
 use fabboot_hca::timer;
 
@@ -64,16 +63,6 @@ struct PortConfig {
     bus: ULONG,
     slot: ULONG,
     open: Cell<bool>,
-}
-
-impl PortConfig {
-    /// Runs `f` with configuration space open, and closes it again.
-    fn opened<R>(&self, f: impl FnOnce(&Self) -> R) -> R {
-        self.open.set(true);
-        let r = f(self);
-        self.open.set(false);
-        r
-    }
 }
 
 impl pci::ConfigAccess for PortConfig {
@@ -1126,8 +1115,8 @@ const MAX_CONTROL_TYPES: u32 = 64;
 ///   runs from the timer as after any loss, with new requests BUSY until the disk is
 ///   back.
 ///
-/// A failure is logged (by the initiator, or `HcaBringupFailed` 0xFFFD for a reset
-/// that could not be done) and reported as unsuccessful.
+/// A failure is logged by the initiator (`HcaBringupFailed` 0xFFFD for a reset that
+/// could not be done) and reported as unsuccessful.
 unsafe extern "system" fn hw_adapter_control(
     extension: PVOID,
     control: SCSI_ADAPTER_CONTROL_TYPE,
@@ -1162,8 +1151,12 @@ unsafe extern "system" fn hw_adapter_control(
         *scheduler = Scheduler::new();
         true
     } else if control == ScsiSetRunningConfig {
-        !needs_restart(init)
-            || (reset_if_left_running(init, &mut host) && restart(init, now, &mut host))
+        // Configuration space is open for this routine: the bring-up's own reset
+        // (`Hal::reset_function`) resets a function left running.
+        init.hal().config().open.set(true);
+        let ok = !needs_restart(init) || restart(init, now, &mut host);
+        init.hal().config().open.set(false);
+        ok
     } else if control == ScsiRestartAdapter {
         !needs_restart(init) || restart(init, now, &mut host)
     } else {
@@ -1184,24 +1177,6 @@ unsafe extern "system" fn hw_adapter_control(
 /// its reset state). A restart of a running, never stopped adapter changes nothing.
 fn needs_restart(init: &Initiator<ImageHal>) -> bool {
     init.stopped() || crate::miniport::hal::untouched_since_reset(init.hal().bar())
-}
-
-/// `ScsiSetRunningConfig`: a function-level reset of a function that is not in its
-/// reset state (the stop's teardown left its command queue programmed; a firmware
-/// driver or the resume instance may have run it since), through configuration space
-/// (open for the call). False, logged, if it could not be done.
-fn reset_if_left_running(init: &mut Initiator<ImageHal>, host: &mut PortHost<'_>) -> bool {
-    let hal = init.hal();
-    if crate::miniport::hal::untouched_since_reset(hal.bar()) {
-        return true;
-    }
-    let reset = hal
-        .config()
-        .opened(|config| pci::function_level_reset(config, |us| hal.stall_us(us)));
-    if reset.is_err() {
-        host.log(Event::HcaBringupFailed { status: 0xFFFD });
-    }
-    reset.is_ok()
 }
 
 /// [`Initiator::restart`] with its time; failures were logged by the initiator.

@@ -1119,6 +1119,20 @@ impl Port {
         }))
     }
 
+    /// Both ports allow configuration-space access in `HwFindAdapter`, storport also
+    /// in `ScsiSetRunningConfig` (not in `HwInitialize` or `ScsiRestartAdapter`,
+    /// windows-side.md §3.6); `import` under any other routine is a breach.
+    fn config_space_allowed(&mut self, guest: &Guest, import: &str) -> bool {
+        let entry = guest.current_entry().unwrap_or_default();
+        let allowed = power::config_space_allowed(&entry);
+        if !allowed {
+            self.breaches.push(format!(
+                "{import} under {entry}, not HwFindAdapter or ScsiSetRunningConfig"
+            ));
+        }
+        allowed
+    }
+
     fn heap_alloc(&mut self, guest: &mut Guest, len: u64) -> Result<u64, HostError> {
         let at = self.heap_next.next_multiple_of(16);
         if at + len > self.map.heap + self.map.heap_len {
@@ -1544,10 +1558,7 @@ impl Port {
                 let _slot = a.u32(guest);
                 let buf = a.ptr(guest);
                 let len = a.u32(guest);
-                let entry = guest.current_entry().unwrap_or_default();
-                if !power::config_space_allowed(&entry) {
-                    self.breaches
-                        .push(format!("GetBusData under {entry}, not HwFindAdapter"));
+                if !self.config_space_allowed(guest, "GetBusData") {
                     return Ok(0);
                 }
                 if kind != PCI_CONFIGURATION {
@@ -1568,14 +1579,7 @@ impl Port {
                 let buf = a.ptr(guest);
                 let offset = a.u32(guest);
                 let len = a.u32(guest);
-                // Both ports allow configuration writes in HwFindAdapter, storport also
-                // in ScsiSetRunningConfig (not in HwInitialize or ScsiRestartAdapter,
-                // windows-side.md §3.6).
-                let entry = guest.current_entry().unwrap_or_default();
-                if !power::config_space_allowed(&entry) {
-                    self.breaches.push(format!(
-                        "SetBusDataByOffset under {entry}, not HwFindAdapter"
-                    ));
+                if !self.config_space_allowed(guest, "SetBusDataByOffset") {
                     return Ok(0);
                 }
                 if kind != PCI_CONFIGURATION || offset >= 256 {

@@ -263,33 +263,7 @@ impl Machine {
         self.port.timer = None;
         self.port.pending_msix.clear();
         let _ = self.port.dev.take_msix();
-        let handed_over = self.port.handed_over_snapshot(&self.guest)?;
-        let clock = self.port.clock.clone();
-        let world = std::mem::replace(
-            &mut self.port.world,
-            World::new(
-                clock.clone(),
-                crate::fabric::FabricConfig::default(),
-                Vec::new(),
-                crate::world::Manager::default(),
-            ),
-        );
-        let mut m = Machine::new(MachineParts {
-            arch: self.port.arch,
-            flavour: Flavour::Storport,
-            env: Env::Dump,
-            world,
-            clock,
-            dev: self.port.dev.clone(),
-            ram: self.port.ram.clone(),
-            driver_parameter: None,
-        })?;
-        m.port.dump_mode = DUMP_MODE_HIBER;
-        m.port.phys_next = self.port.phys_next;
-        m.port.firmware = self.port.firmware.clone();
-        if let Some(h) = handed_over {
-            m.map_handed_over(h)?;
-        }
+        let m = self.instance_beside(DUMP_MODE_HIBER)?;
         Ok((
             m,
             Sleeping {
@@ -306,32 +280,8 @@ impl Machine {
     /// whether it was found. The kernel instance is unaffected unless the driver
     /// touched the device; the caller checks that it did not.
     pub fn mark_memory_pass(&mut self, image: &[u8]) -> Result<bool, HostError> {
-        let clock = self.port.clock.clone();
-        let world = std::mem::replace(
-            &mut self.port.world,
-            World::new(
-                clock.clone(),
-                crate::fabric::FabricConfig::default(),
-                Vec::new(),
-                crate::world::Manager::default(),
-            ),
-        );
-        let mut scratch = Machine::new(MachineParts {
-            arch: self.port.arch,
-            flavour: Flavour::Storport,
-            env: Env::Dump,
-            world,
-            clock,
-            dev: self.port.dev.clone(),
-            ram: self.port.ram.clone(),
-            driver_parameter: None,
-        })?;
-        scratch.port.dump_mode = DUMP_MODE_MARK_MEMORY;
-        scratch.port.phys_next = self.port.phys_next;
+        let mut scratch = self.instance_beside(DUMP_MODE_MARK_MEMORY)?;
         let result = (|| {
-            if let Some(h) = self.port.handed_over_snapshot(&self.guest)? {
-                scratch.map_handed_over(h)?;
-            }
             scratch.load(image)?;
             scratch.driver_entry()?;
             scratch
@@ -360,6 +310,41 @@ impl Machine {
         );
         self.port.log.extend(log);
         result
+    }
+
+    /// A dump-environment machine for another instance of the driver (`dump_mode`)
+    /// beside this one, on the same machine: the world moves to it (this machine keeps
+    /// an empty one until it is given back), the device, RAM, allocator mark and
+    /// firmware memory are shared, and this instance's dump data is handed over.
+    fn instance_beside(&mut self, dump_mode: u8) -> Result<Machine, HostError> {
+        let handed_over = self.port.handed_over_snapshot(&self.guest)?;
+        let clock = self.port.clock.clone();
+        let world = std::mem::replace(
+            &mut self.port.world,
+            World::new(
+                clock.clone(),
+                crate::fabric::FabricConfig::default(),
+                Vec::new(),
+                crate::world::Manager::default(),
+            ),
+        );
+        let mut m = Machine::new(MachineParts {
+            arch: self.port.arch,
+            flavour: Flavour::Storport,
+            env: Env::Dump,
+            world,
+            clock,
+            dev: self.port.dev.clone(),
+            ram: self.port.ram.clone(),
+            driver_parameter: None,
+        })?;
+        m.port.dump_mode = dump_mode;
+        m.port.phys_next = self.port.phys_next;
+        m.port.firmware = self.port.firmware.clone();
+        if let Some(h) = handed_over {
+            m.map_handed_over(h)?;
+        }
+        Ok(m)
     }
 
     /// Takes the machine's power away for `off_ns` and gives it back: the function
